@@ -1,0 +1,80 @@
+"""The classic U-Net of the original cervix-unet design, as a Hub-loadable PyTorch module."""
+from __future__ import annotations
+
+import torch
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+REPO_URL = "https://github.com/cervix-unet/cervix-unet"
+IMAGE_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics: a standard, fixed input scaling
+IMAGE_STD = (0.229, 0.224, 0.225)
+
+
+def _double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Two 3x3 convolutions (padding 'same'), each followed by ReLU."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+    )
+
+
+class CervixUNet(
+    nn.Module,
+    PyTorchModelHubMixin,
+    library_name="cervix-unet",
+    tags=["image-segmentation", "segmentation", "medical-imaging", "colposcopy", "cervix", "u-net"],
+    license="mit",
+    repo_url=REPO_URL,
+    pipeline_tag="image-segmentation",
+):
+    """U-Net: widths ``base * (1, 2, 4, 8, 16)``, max pooling down, nearest 2x upsampling
+    plus skip concatenation up, a 1x1 head. ``forward`` returns logits of shape
+    ``(N, out_channels, H, W)``; H and W must be multiples of 16 (the pipeline pads).
+
+    Constructor arguments are plain ints so that ``PyTorchModelHubMixin`` stores them
+    in ``config.json``.
+    """
+
+    depth = 4  # number of poolings; inputs must be multiples of 2**depth
+
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, base_width: int = 32) -> None:
+        super().__init__()
+        widths = [base_width * 2**i for i in range(self.depth + 1)]  # 32-64-128-256-512
+        self.down = nn.ModuleList()
+        prev = in_channels
+        for w in widths:
+            self.down.append(_double_conv(prev, w))
+            prev = w
+        self.pool = nn.MaxPool2d(2)
+        self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
+        self.up = nn.ModuleList(
+            _double_conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(self.depth))
+        )
+        self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
+        # Input scaling is part of the model, so any caller feeds plain RGB in [0, 1].
+        self.register_buffer("mean", torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGE_STD).view(1, 3, 1, 1), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform weights and zero biases (PyTorch's default init trains badly here)."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """RGB in [0, 1], shape (N, 3, H, W) -> logits (N, out_channels, H, W)."""
+        if x.shape[1] == 3:
+            x = (x - self.mean) / self.std
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x)
+            if i < self.depth:
+                skips.append(x)
+                x = self.pool(x)
+        for block in self.up:
+            x = block(torch.cat([self.upsample(x), skips.pop()], dim=1))
+        return self.head(x)

@@ -1,0 +1,22 @@
+"""Image -> network input: resize the whole photo to the working square, scale to [0, 1]."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+
+def resize_rgb(rgb: np.ndarray, size: int) -> np.ndarray:
+    """Resize an HxWx3 uint8 RGB image to ``size`` x ``size`` (the whole frame, squashed).
+
+    INTER_AREA averages the pixels that fall into each output pixel, so a 4000x3000 photo
+    and a 576x384 one reach the network looking alike (no aliasing).
+    """
+    interpolation = cv2.INTER_AREA if min(rgb.shape[:2]) >= size else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (size, size), interpolation=interpolation)
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """An HxWx3 uint8 RGB image (or NxHxWx3) as a float NCHW tensor in [0, 1]."""
+    batch = rgb[None] if rgb.ndim == 3 else rgb
+    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(255.0)

@@ -1,0 +1,100 @@
+"""Cases, views and the case-wise train / validation split.
+
+Images of one case (and of one patient filed under two AnnoCerv case ids) are
+near-duplicates, so the split is made over patient groups, never over images.
+"""
+from __future__ import annotations
+
+import random
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+
+# AnnoCerv case ids that are the same patient (shared/data/README.md).
+SAME_PATIENT = [("C1", "C23"), ("C16", "C26"), ("C21", "C28"), ("C55", "C87"), ("C98", "C100")]
+
+VIEWS = [
+    "speculum", "saline", "green filter", "acetic acid", "lugol's iodine",
+    "magnified", "endocervical speculum", "other",
+]
+
+
+def case_of(key: str) -> str:
+    """The case of an image key: ``annocerv/C12`` or ``iarc_atlas/AAAX``."""
+    source, _, rest = key.partition("/")
+    if source == "annocerv":
+        match = re.search(r"(C\d+)Aceto_", rest)
+    else:
+        match = re.search(r"case_([A-Za-z0-9]+)/", rest)
+    if not match:
+        raise ValueError(f"cannot tell the case of {key}")
+    return f"{source}/{match.group(1)}"
+
+
+def patient_of(key: str) -> str:
+    """The patient group of an image key (merges the AnnoCerv same-patient pairs)."""
+    case = case_of(key)
+    for first, second in SAME_PATIENT:
+        if case == f"annocerv/{second}":
+            return f"annocerv/{first}"
+    return case
+
+
+def view_of(key: str) -> str:
+    """The kind of view an image shows, from its file name (AnnoCerv: all acetic acid)."""
+    name = key.rsplit("/", 1)[-1].lower()
+    if key.startswith("annocerv/"):
+        return "acetic acid"
+    if "endocerv" in name:
+        return "endocervical speculum"
+    if "green_filter" in name:
+        return "green filter"
+    if "magnification" in name:
+        return "magnified"
+    if "lugol" in name:
+        return "lugol's iodine"
+    if "speculum_examination" in name:
+        return "speculum"
+    if "saline" in name:
+        return "saline"
+    if "acetic_acid" in name:
+        return "acetic acid"
+    return "other"
+
+
+def make_split(keys: Iterable[str], val_fraction: float = 0.18, seed: int = 0) -> dict[str, list[str]]:
+    """Split patient groups into train and validation, per source.
+
+    Every view kind that occurs in at least two groups gets at least one group in each part;
+    then groups are drawn at random until ``val_fraction`` of each source's groups is reached.
+    Returns ``{"train": [group, ...], "val": [group, ...]}`` (sorted).
+    """
+    rng = random.Random(seed)
+    views_by_group: dict[str, set[str]] = defaultdict(set)
+    for key in keys:
+        views_by_group[patient_of(key)].add(view_of(key))
+    val: set[str] = set()
+    groups_with: dict[str, list[str]] = defaultdict(list)
+    for group in sorted(views_by_group):
+        for view in views_by_group[group]:
+            groups_with[view].append(group)
+    for view in sorted(groups_with, key=lambda v: len(groups_with[v])):
+        candidates = groups_with[view]
+        if len(candidates) < 2 or any(g in val for g in candidates):
+            continue
+        val.add(rng.choice(candidates))
+    for source in sorted({g.split("/")[0] for g in views_by_group}):
+        groups = sorted(g for g in views_by_group if g.startswith(source + "/"))
+        target = max(1, round(val_fraction * len(groups)))
+        rest = [g for g in groups if g not in val]
+        rng.shuffle(rest)
+        while sum(g in val for g in groups) < target and rest:
+            val.add(rest.pop())
+    train = sorted(g for g in views_by_group if g not in val)
+    return {"train": train, "val": sorted(val)}
+
+
+def keys_in(keys: Iterable[str], groups: Iterable[str]) -> list[str]:
+    """The image keys whose patient group is in ``groups``."""
+    wanted = set(groups)
+    return sorted(k for k in keys if patient_of(k) in wanted)
