@@ -34,13 +34,17 @@ class CervixUNet(
     ``(N, out_channels, H, W)``; H and W must be multiples of 16 (the pipeline pads).
 
     Constructor arguments are plain ints so that ``PyTorchModelHubMixin`` stores them
-    in ``config.json``.
+    in ``config.json``; ``input_size`` is the square working resolution the pipeline resizes
+    photos to (it does not change the network's weights).
     """
 
     depth = 4  # number of poolings; inputs must be multiples of 2**depth
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 1, base_width: int = 32) -> None:
+    def __init__(self, in_channels: int = 3, out_channels: int = 1, base_width: int = 32, input_size: int = 128) -> None:
         super().__init__()
+        if input_size % 2**self.depth:
+            raise ValueError(f"input_size must be a multiple of {2**self.depth}, not {input_size}")
+        self.input_size = input_size  # the working resolution the weights were trained at
         widths = [base_width * 2**i for i in range(self.depth + 1)]  # 32-64-128-256-512
         self.down = nn.ModuleList()
         prev = in_channels

@@ -112,7 +112,7 @@ def train(args: argparse.Namespace) -> Path:
     val_loader = DataLoader(val_set, batch_size=16)
     print(f"train {len(train_keys)} images, val {len(val_keys)} images, size {args.size}")
 
-    model = CervixUNet().to(memory_format=torch.channels_last)
+    model = CervixUNet(input_size=args.size).to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     dice_loss = smp.losses.DiceLoss(smp.losses.BINARY_MODE, from_logits=True)
     bce_loss = torch.nn.BCEWithLogitsLoss()
@@ -161,6 +161,12 @@ def train(args: argparse.Namespace) -> Path:
             print(f"no improvement for {stale} epochs: stopping")
             break
     return out / "best"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `cervix-unet train`."""
+    train(args)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> None:

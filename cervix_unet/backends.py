@@ -1,0 +1,58 @@
+"""Run the network on a batch: PyTorch (source of truth) or ONNX Runtime (an exported copy).
+
+Both take float32 NCHW RGB in [0, 1] as numpy and return float32 logits as numpy.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .model import CervixUNet
+
+
+def default_threads() -> int:
+    """One thread per available core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class TorchBackend:
+    """PyTorch eager in inference mode, channels-last; ``bf16`` uses bfloat16 autocast."""
+
+    name = "torch"
+
+    def __init__(self, model: CervixUNet, bf16: bool = False) -> None:
+        self.model = model.eval().to(memory_format=torch.channels_last)
+        self.bf16 = bf16
+        if bf16:
+            self.name = "torch-bf16"
+
+    @torch.inference_mode()
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(x)
+        return logits.float().numpy()
+
+
+class OnnxBackend:
+    """ONNX Runtime on the CPU, on a model written by :func:`cervix_unet.export.export_onnx`."""
+
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or default_threads()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]

@@ -1,0 +1,1 @@
+"""One module per `cervix-unet` subcommand, each a thin shell over the package."""

@@ -1,0 +1,111 @@
+"""`cervix-unet evaluate`: measure a model against labels, per image and in summary.
+
+    cervix-unet evaluate --weights weights --split val --out reports/val
+
+Writes ``per_image.csv``, ``summary.json`` (mean, median, worst 5 per metric, no-cervix
+detection accuracy) and ``worst.png`` (prediction tinted and outlined green, label outline red) in ``--out``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from .label_tools import contact_sheet, draw_polygons
+from .labels import label_mask, load_labels
+from .metrics import mask_metrics
+from .pipeline import Segmenter, SegmentOptions
+from .render import overlay
+from .split import keys_in, view_of
+
+METRICS = ["dice", "iou", "hd95", "hd95_fraction", "box_iou"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", default="weights", help="model folder or Hub id")
+    parser.add_argument("--data", default="../shared/data", help="folder the label keys are relative to")
+    parser.add_argument("--labels", default="labels", help="folder of label files (and split.json)")
+    parser.add_argument("--split", default="val", help="val, train or all (the labelled images to score)")
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "torch-bf16", "onnx"])
+    parser.add_argument("--threshold", type=float, default=SegmentOptions.threshold)
+    parser.add_argument("--out", default="reports/evaluation", help="report folder")
+    parser.add_argument("--worst", type=int, default=12, help="images on the worst-case sheet")
+
+
+def select_keys(labels: dict, labels_dir: str | Path, split: str) -> list[str]:
+    """The label keys of one split (``all``: every labelled image)."""
+    if split == "all":
+        return sorted(labels)
+    groups = json.loads((Path(labels_dir) / "split.json").read_text())[split]
+    return keys_in(labels, groups)
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Mean, median, worst-5 per metric, and no-cervix detection accuracy."""
+    summary: dict = {"images": len(rows)}
+    for metric in METRICS:
+        values = np.array([r[metric] for r in rows], dtype=float)
+        worst_first = np.argsort(values)[::-1] if metric.startswith("hd95") else np.argsort(values)
+        summary[metric] = {"mean": float(values.mean()), "median": float(np.median(values)),
+                           "min": float(values.min()), "max": float(values.max()),
+                           "worst5": [{"image": rows[i]["image"], metric: float(values[i])} for i in worst_first[:5]]}
+    summary["no_cervix_accuracy"] = float(np.mean([r["label_empty"] != r["found"] for r in rows]))
+    summary["labelled_empty"] = int(sum(r["label_empty"] for r in rows))
+    summary["dice_below_0.6"] = [r["image"] for r in rows if r["dice"] < 0.6 and not r["label_empty"]]
+    return summary
+
+
+def worst_sheet(rows: list[dict], labels: dict, results: dict, count: int) -> Image.Image:
+    """Overlay sheet of the lowest-Dice images: prediction green (tint, outline), label outline red."""
+    items = []
+    for row in sorted(rows, key=lambda r: r["dice"])[:count]:
+        result = results[row["image"]]
+        picture = draw_polygons(Image.fromarray(overlay(result.image, result.mask)), labels[row["image"]]["polygons"],
+                                color=(255, 40, 40), width=max(2, result.image.shape[1] // 200))
+        items.append((picture, f"Dice {row['dice']:.3f} {row['image'].split('/', 2)[-1]}"))
+    return contact_sheet(items, columns=4, thumb_width=360)
+
+
+def evaluate(args: argparse.Namespace) -> dict:
+    labels = load_labels(args.labels)
+    keys = select_keys(labels, args.labels, args.split)
+    segmenter = Segmenter.from_pretrained(args.weights, backend=args.backend,
+                                          options=SegmentOptions(threshold=args.threshold))
+    rows, results = [], {}
+    for key in tqdm(keys, desc=f"evaluating {args.split}", unit="image"):
+        result = segmenter(Path(args.data) / key)
+        truth = label_mask(labels[key])
+        if truth.shape != result.mask.shape:
+            raise ValueError(f"{key}: label size {truth.shape} differs from the image {result.mask.shape}")
+        row = {"image": key, "source": key.split("/")[0], "view": view_of(key),
+               "label_empty": not truth.any(), "found": result.found, "confidence": result.confidence,
+               **mask_metrics(result.mask, truth)}
+        rows.append(row)
+        results[key] = result
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "per_image.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = {"weights": str(args.weights), "split": args.split, "backend": segmenter.backend.name,
+               "threshold": args.threshold, **summarise(rows),
+               "by_source": {s: summarise([r for r in rows if r["source"] == s])["dice"]["mean"]
+                             for s in sorted({r["source"] for r in rows})}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    worst_sheet(rows, labels, results, args.worst).save(out / "worst.png")
+    return summary
+
+
+def run(args: argparse.Namespace) -> int:
+    s = evaluate(args)
+    print(f"{s['images']} images ({args.split}): Dice mean {s['dice']['mean']:.4f} median {s['dice']['median']:.4f} "
+          f"min {s['dice']['min']:.4f}; IoU mean {s['iou']['mean']:.4f}; box IoU mean {s['box_iou']['mean']:.4f}; "
+          f"HD95 median {s['hd95']['median']:.1f} px; no-cervix accuracy {s['no_cervix_accuracy']:.3f}; "
+          f"report in {args.out}")
+    return 0

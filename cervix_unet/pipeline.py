@@ -1,0 +1,163 @@
+"""The public inference call: photo in, cervix mask, box, crop and overlay out.
+
+    from cervix_unet import Segmenter
+    segmenter = Segmenter.from_pretrained("weights")   # load once
+    result = segmenter("photo.jpg")                      # path, bytes, PIL image or RGB array
+    if result.found:
+        Image.fromarray(result.crop).save("cervix.png")
+
+Data flow, one function each: bytes -> image (EXIF, mode) -> resized tensor -> logits ->
+probability -> cleaned probability (threshold, largest component, holes) -> mask at the
+photo's size -> box -> crop / overlay.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from .backends import OnnxBackend, TorchBackend
+from .crop import Box, crop, expand_box, mask_box
+from .image_io import MAX_PIXELS, ImageInput, load_image
+from .model import CervixUNet
+from .postprocess import clean_probability
+from .preprocess import resize_rgb, to_tensor
+from .render import overlay
+
+ONNX_FILE = "model.onnx"
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    """How a probability map becomes a mask and a crop."""
+
+    threshold: float = 0.5  # probability above which a pixel is cervix
+    margin: float = 0.05  # crop margin around the cervix box, as a fraction of its size
+    crop_mode: Literal["box", "masked"] = "box"  # "masked" blacks out what lies outside the mask
+    min_area_fraction: float = 0.02  # smaller detections count as "no cervix found"
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must lie in (0, 1), not {self.threshold}")
+        if not 0.0 <= self.margin <= 1.0:
+            raise ValueError(f"margin must lie in [0, 1], not {self.margin}")
+        if self.crop_mode not in ("box", "masked"):
+            raise ValueError(f"crop_mode must be 'box' or 'masked', not {self.crop_mode!r}")
+
+
+@dataclass
+class SegmentationResult:
+    """What the pipeline found in one photo. Arrays are at the photo's own (upright) size."""
+
+    image: np.ndarray  # HxWx3 uint8 RGB, EXIF orientation applied
+    mask: np.ndarray  # HxW bool: the cervix (empty when not found)
+    box: Box | None  # tight box of the mask (x0, y0, x1, y1), None when not found
+    crop_box: Box | None  # the box with the margin, the region of ``crop``
+    crop: np.ndarray | None  # the cropped cervix, None when not found
+    confidence: float  # mean network probability inside the mask (0 when not found)
+    found: bool  # False means "no cervix found": no crop is offered
+    options: SegmentOptions
+    low_res_probability: np.ndarray = field(repr=False)  # the network's map at its working size
+    timings: dict[str, float] = field(default_factory=dict, repr=False)  # seconds per stage
+
+    @property
+    def area_fraction(self) -> float:
+        """Fraction of the photo covered by the mask."""
+        return float(self.mask.mean())
+
+    @cached_property
+    def probability(self) -> np.ndarray:
+        """The network's probability map upsampled to the photo's size (float32, HxW)."""
+        h, w = self.mask.shape
+        return cv2.resize(self.low_res_probability, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    @cached_property
+    def overlay(self) -> np.ndarray:
+        """The photo with the mask tinted and outlined (RGB uint8)."""
+        return overlay(self.image, self.mask)
+
+    def summary(self) -> dict:
+        """JSON-ready numbers (no image data)."""
+        h, w = self.mask.shape
+        return {"width": w, "height": h, "found": self.found, "confidence": round(self.confidence, 4),
+                "area_fraction": round(self.area_fraction, 4), "box": list(self.box) if self.box else None,
+                "crop_box": list(self.crop_box) if self.crop_box else None}
+
+
+class Segmenter:
+    """The model loaded once, and the pipeline around it. Call it on each photo.
+
+    ``backend`` is "torch", "torch-bf16", "onnx" or "auto" (ONNX Runtime when the weights
+    folder has ``model.onnx``, else PyTorch).
+    """
+
+    def __init__(self, model: CervixUNet, backend: str = "torch", onnx_path: str | Path | None = None,
+                 options: SegmentOptions | None = None, max_pixels: int = MAX_PIXELS) -> None:
+        self.model = model.eval()
+        self.size = int(model.input_size)
+        self.options = options or SegmentOptions()
+        self.max_pixels = max_pixels
+        if backend == "auto":
+            backend = "onnx" if onnx_path and Path(onnx_path).is_file() else "torch"
+        if backend == "onnx":
+            if not onnx_path or not Path(onnx_path).is_file():
+                raise FileNotFoundError(f"no ONNX model at {onnx_path}; run `cervix-unet export` first")
+            self.backend = OnnxBackend(onnx_path)
+        elif backend in ("torch", "torch-bf16"):
+            self.backend = TorchBackend(self.model, bf16=backend == "torch-bf16")
+        else:
+            raise ValueError(f"unknown backend {backend!r}")
+
+    @classmethod
+    def from_pretrained(cls, weights: str | Path = "weights", backend: str = "auto", **kwargs) -> Segmenter:
+        """Load ``CervixUNet.from_pretrained(weights)`` (a folder or a Hub id) and wrap it."""
+        model = CervixUNet.from_pretrained(weights)
+        onnx_path = Path(weights) / ONNX_FILE
+        return cls(model, backend=backend, onnx_path=onnx_path if onnx_path.is_file() else None, **kwargs)
+
+    def probability(self, image: np.ndarray) -> np.ndarray:
+        """The network's cervix probability at its working size, for an RGB uint8 photo."""
+        batch = to_tensor(resize_rgb(image, self.size)).numpy()
+        logits = self.backend(batch)[0, 0]
+        return 1.0 / (1.0 + np.exp(-logits, dtype=np.float32))
+
+    def __call__(self, source: ImageInput, options: SegmentOptions | None = None, **overrides) -> SegmentationResult:
+        """Segment one photo. ``overrides`` replace single fields of the options
+        (``threshold=0.6, crop_mode="masked"``). Raises ``InvalidImageError`` for bad input."""
+        opts = replace(options or self.options, **overrides)
+        clock = {"start": time.perf_counter()}
+        image = load_image(source, self.max_pixels)
+        clock["decode"] = time.perf_counter()
+        probability = self.probability(image)
+        clock["network"] = time.perf_counter()
+        return self.finish(image, probability, opts, clock)
+
+    def finish(self, image: np.ndarray, probability: np.ndarray, opts: SegmentOptions,
+               clock: dict[str, float] | None = None) -> SegmentationResult:
+        """Post-process a probability map into the result for ``image``."""
+        clock = clock or {"start": time.perf_counter()}
+        cleaned = clean_probability(probability, opts.threshold)
+        h, w = image.shape[:2]
+        mask = cv2.resize(cleaned, (w, h), interpolation=cv2.INTER_LINEAR) > opts.threshold
+        found = bool(mask.mean() >= opts.min_area_fraction)
+        if not found:
+            mask = np.zeros_like(mask)
+        clock["mask"] = time.perf_counter()
+        box = mask_box(mask) if found else None
+        crop_box = expand_box(box, opts.margin, (w, h)) if box else None
+        cropped = None
+        if crop_box:
+            x0, y0, x1, y1 = crop_box
+            cropped = crop(image, crop_box, mask[y0:y1, x0:x1] if opts.crop_mode == "masked" else None)
+        confidence = float(probability[cleaned > opts.threshold].mean()) if found else 0.0
+        clock["crop"] = time.perf_counter()
+        stages = list(clock)
+        timings = {b: clock[b] - clock[a] for a, b in zip(stages, stages[1:])}
+        return SegmentationResult(image=image, mask=mask, box=box, crop_box=crop_box, crop=cropped,
+                                  confidence=confidence, found=found, options=opts,
+                                  low_res_probability=probability, timings=timings)
