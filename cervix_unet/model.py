@@ -1,8 +1,13 @@
 """The classic U-Net of the original cervix-unet design, as a Hub-loadable PyTorch module."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import torch
-from huggingface_hub import PyTorchModelHubMixin
+from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
+from huggingface_hub.constants import SAFETENSORS_SINGLE_FILE
+from safetensors.torch import load_model
 from torch import nn
 
 REPO_URL = "https://github.com/cervix-unet/cervix-unet"
@@ -82,3 +87,22 @@ class CervixUNet(
         for block in self.up:
             x = block(torch.cat([self.upsample(x), skips.pop()], dim=1))
         return self.head(x)
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | Path | None,
+                         force_download: bool, local_files_only: bool, token: str | bool | None,
+                         map_location: str = "cpu", strict: bool = True, **model_kwargs) -> CervixUNet:
+        """Load ``model.safetensors`` from a folder or a Hub repo: never a pickle, every weight
+        required (the mixin's own loader would fall back to ``pytorch_model.bin`` and load
+        non-strictly)."""
+        model = cls(**model_kwargs)
+        if os.path.isdir(model_id):
+            model_file = os.path.join(model_id, SAFETENSORS_SINGLE_FILE)
+            if not os.path.isfile(model_file):
+                raise FileNotFoundError(f"{model_file} not found (weights load only from safetensors)")
+        else:
+            model_file = hf_hub_download(repo_id=model_id, filename=SAFETENSORS_SINGLE_FILE, revision=revision,
+                                         cache_dir=cache_dir, force_download=force_download, token=token,
+                                         local_files_only=local_files_only)
+        load_model(model, model_file, strict=strict, device=map_location)
+        return model.eval()
