@@ -63,6 +63,7 @@ class CervixUNet(
         )
         self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
         # Input scaling is part of the model, so any caller feeds plain RGB in [0, 1].
+        self.normalise = in_channels == 3
         self.register_buffer("mean", torch.tensor(IMAGE_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGE_STD).view(1, 3, 1, 1), persistent=False)
         self.reset_parameters()
@@ -76,7 +77,7 @@ class CervixUNet(
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """RGB in [0, 1], shape (N, 3, H, W) -> logits (N, out_channels, H, W)."""
-        if x.shape[1] == 3:
+        if self.normalise:
             x = (x - self.mean) / self.std
         skips = []
         for i, block in enumerate(self.down):

@@ -12,7 +12,9 @@ photo's size -> box -> crop / overlay.
 """
 from __future__ import annotations
 
+import hashlib
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +32,24 @@ from .preprocess import resize_rgb, to_tensor
 from .render import overlay
 
 ONNX_FILE = "model.onnx"
+WEIGHTS_HASH_KEY = "weights_sha256"
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def onnx_matches_weights(onnx_path: Path, weights_file: Path) -> bool:
+    """Whether the ONNX export was made from exactly these safetensors weights."""
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
+    return meta.get(WEIGHTS_HASH_KEY) == file_sha256(weights_file)
 
 
 @dataclass(frozen=True)
@@ -97,11 +117,13 @@ class Segmenter:
     """
 
     def __init__(self, model: CervixUNet, backend: str = "torch", onnx_path: str | Path | None = None,
-                 options: SegmentOptions | None = None, max_pixels: int = MAX_PIXELS) -> None:
+                 options: SegmentOptions | None = None, max_pixels: int = MAX_PIXELS,
+                 max_side: int | None = None) -> None:
         self.model = model.eval()
         self.size = int(model.input_size)
         self.options = options or SegmentOptions()
         self.max_pixels = max_pixels
+        self.max_side = max_side  # None: work at the photo's full size; else JPEGs may decode reduced
         if backend == "auto":
             backend = "onnx" if onnx_path and Path(onnx_path).is_file() else "torch"
         if backend == "onnx":
@@ -118,36 +140,39 @@ class Segmenter:
         """Load ``CervixUNet.from_pretrained(weights)`` (a folder or a Hub id) and wrap it."""
         model = CervixUNet.from_pretrained(weights)
         onnx_path = Path(weights) / ONNX_FILE
-        return cls(model, backend=backend, onnx_path=onnx_path if onnx_path.is_file() else None, **kwargs)
+        if not onnx_path.is_file():
+            onnx_path = None
+        elif not onnx_matches_weights(onnx_path, Path(weights) / "model.safetensors"):
+            warnings.warn(f"{onnx_path} was not exported from these weights; ignoring it "
+                          "(run `cervix-unet export` again)", stacklevel=2)
+            onnx_path = None
+        return cls(model, backend=backend, onnx_path=onnx_path, **kwargs)
 
-    def probability(self, image: np.ndarray) -> np.ndarray:
-        """The network's cervix probability at its working size, for an RGB uint8 photo."""
-        batch = to_tensor(resize_rgb(image, self.size)).numpy()
-        logits = self.backend(batch)[0, 0]
+    def probability(self, small: np.ndarray) -> np.ndarray:
+        """The network's cervix probability for an RGB uint8 image already at the working size."""
+        logits = self.backend(to_tensor(small).numpy())[0, 0]
         return 1.0 / (1.0 + np.exp(-logits, dtype=np.float32))
 
     def __call__(self, source: ImageInput, options: SegmentOptions | None = None, **overrides) -> SegmentationResult:
         """Segment one photo. ``overrides`` replace single fields of the options
-        (``threshold=0.6, crop_mode="masked"``). Raises ``InvalidImageError`` for bad input."""
+        (``threshold=0.6, crop_mode="masked"``). Raises ``InvalidImageError`` for bad input.
+        ``result.timings`` holds the seconds each stage took."""
         opts = replace(options or self.options, **overrides)
-        clock = {"start": time.perf_counter()}
-        image = load_image(source, self.max_pixels)
-        clock["decode"] = time.perf_counter()
-        probability = self.probability(image)
-        clock["network"] = time.perf_counter()
-        return self.finish(image, probability, opts, clock)
-
-    def finish(self, image: np.ndarray, probability: np.ndarray, opts: SegmentOptions,
-               clock: dict[str, float] | None = None) -> SegmentationResult:
-        """Post-process a probability map into the result for ``image``."""
-        clock = clock or {"start": time.perf_counter()}
+        lap = _Stopwatch()
+        image = load_image(source, self.max_pixels, self.max_side)
+        lap("decode")
+        small = resize_rgb(image, self.size)
+        lap("resize")
+        probability = self.probability(small)
+        lap("network")
         cleaned = clean_probability(probability, opts.threshold)
+        lap("postprocess")
         h, w = image.shape[:2]
         mask = cv2.resize(cleaned, (w, h), interpolation=cv2.INTER_LINEAR) > opts.threshold
         found = bool(mask.mean() >= opts.min_area_fraction)
         if not found:
-            mask = np.zeros_like(mask)
-        clock["mask"] = time.perf_counter()
+            mask[:] = False
+        lap("upsample")
         box = mask_box(mask) if found else None
         crop_box = expand_box(box, opts.margin, (w, h)) if box else None
         cropped = None
@@ -155,9 +180,20 @@ class Segmenter:
             x0, y0, x1, y1 = crop_box
             cropped = crop(image, crop_box, mask[y0:y1, x0:x1] if opts.crop_mode == "masked" else None)
         confidence = float(probability[cleaned > opts.threshold].mean()) if found else 0.0
-        clock["crop"] = time.perf_counter()
-        stages = list(clock)
-        timings = {b: clock[b] - clock[a] for a, b in zip(stages, stages[1:])}
+        lap("crop")
         return SegmentationResult(image=image, mask=mask, box=box, crop_box=crop_box, crop=cropped,
                                   confidence=confidence, found=found, options=opts,
-                                  low_res_probability=probability, timings=timings)
+                                  low_res_probability=probability, timings=lap.laps)
+
+
+class _Stopwatch:
+    """Seconds between successive calls, by the name given at each call."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = now - self._last
+        self._last = now
