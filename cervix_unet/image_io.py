@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Union
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -27,16 +28,23 @@ def _check_size(width: int, height: int, max_pixels: int) -> None:
         raise InvalidImageError(f"The image is too small ({width}x{height}); it needs at least {MIN_SIDE} pixels a side.")
 
 
-def _open(source: str | Path | bytes | bytearray) -> Image.Image:
-    try:
-        if isinstance(source, (bytes, bytearray)):
-            if not source:
-                raise InvalidImageError("The file is empty.")
-            return Image.open(io.BytesIO(source))
+def _read(source: str | Path | bytes | bytearray) -> bytes:
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    else:
         path = Path(source)
         if not path.is_file():
             raise InvalidImageError(f"No such file: {path.name}")
-        return Image.open(path)
+        data = path.read_bytes()
+    if not data:
+        raise InvalidImageError("The file is empty.")
+    return data
+
+
+def _open(data: bytes) -> Image.Image:
+    """Read the header only (size, format, EXIF); pixels are decoded later."""
+    try:
+        return Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise InvalidImageError("This file is not an image that can be read (use JPEG, PNG, TIFF, BMP or WebP).") from None
     except OSError as err:
@@ -57,6 +65,30 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
         background = Image.new("RGBA", im.size, (0, 0, 0, 255))
         im = Image.alpha_composite(background, im)
     return np.asarray(im.convert("RGB"))
+
+
+_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def _reduction(size: tuple[int, int], max_side: int | None) -> int:
+    """The largest JPEG scale-down (1, 2, 4 or 8) that keeps the long side >= ``max_side``."""
+    if not max_side:
+        return 1
+    return max([f for f in (1, 2, 4, 8) if max(size) / f >= max_side], default=1)
+
+
+def _decode_jpeg_fast(data: bytes, reduction: int) -> np.ndarray | None:
+    """Decode a complete baseline/progressive RGB or gray JPEG with OpenCV's libjpeg-turbo
+    (about twice as fast as Pillow here; EXIF orientation applied by OpenCV). Returns None
+    when the file does not end with the JPEG end-of-image marker (truncated: Pillow then
+    decodes it and reports the damage)."""
+    if not data.rstrip(b"\0\r\n ").endswith(b"\xff\xd9"):
+        return None
+    array = np.frombuffer(data, np.uint8)
+    if reduction == 1:
+        return cv2.imdecode(array, cv2.IMREAD_COLOR_RGB)
+    bgr = cv2.imdecode(array, _REDUCED_FLAGS[reduction])
+    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def array_to_rgb(array: np.ndarray) -> np.ndarray:
@@ -80,6 +112,18 @@ def array_to_rgb(array: np.ndarray) -> np.ndarray:
 
 
 def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, max_side: int | None = None) -> np.ndarray:
+    """Decode ``source`` to an upright HxWx3 uint8 RGB array; see :func:`decode_image`."""
+    return decode_image(source, max_pixels, max_side)[0]
+
+
+def _upright_size(im: Image.Image) -> tuple[int, int]:
+    """(W, H) of the image once its EXIF orientation is applied."""
+    w, h = im.size
+    return (h, w) if im.getexif().get(0x0112) in (5, 6, 7, 8) else (w, h)
+
+
+def decode_image(source: ImageInput, max_pixels: int = MAX_PIXELS,
+                 max_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
     """Decode ``source`` (path, bytes, PIL image or numpy array in RGB order) to upright RGB uint8.
 
     Applies the EXIF orientation; converts grayscale, palette, RGBA (onto black), 16-bit and
@@ -88,22 +132,33 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, max_side: int |
 
     ``max_side`` lets a large JPEG be decoded at a reduced scale (1/2, 1/4 or 1/8, done inside
     the JPEG decoder and so much faster), keeping its long side at least ``max_side``.
+
+    Returns the array and the photo's full upright size (W, H), which differs from the array's
+    size only after a reduced decode.
     """
     if isinstance(source, np.ndarray):
         _check_size(source.shape[1] if source.ndim > 1 else 0, source.shape[0], max_pixels)
-        return array_to_rgb(source)
-    opened = source if isinstance(source, Image.Image) else _open(source)
+        rgb = array_to_rgb(source)
+        return rgb, (rgb.shape[1], rgb.shape[0])
+    data = None if isinstance(source, Image.Image) else _read(source)
+    opened = source if data is None else _open(data)
     _check_size(*opened.size, max_pixels)
+    reduction = _reduction(opened.size, max_side)
+    full_size = _upright_size(opened)
+    if data is not None and opened.format == "JPEG" and opened.mode in ("RGB", "L"):
+        fast = _decode_jpeg_fast(data, reduction)
+        if fast is not None:
+            opened.close()
+            return fast, full_size
     try:
         im = opened
-        if max_side and im.format == "JPEG" and max(im.size) >= 2 * max_side:
-            scale = max(im.size) / max_side
-            im.draft("RGB", (int(im.size[0] / scale) + 1, int(im.size[1] / scale) + 1))
+        if reduction > 1 and im.format == "JPEG":
+            im.draft("RGB", (im.size[0] // reduction, im.size[1] // reduction))
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im.load()
             im = ImageOps.exif_transpose(im)
-        return _to_rgb_array(im)
+        return _to_rgb_array(im), full_size
     except InvalidImageError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:

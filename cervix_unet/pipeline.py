@@ -23,9 +23,9 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from .backends import OnnxBackend, TorchBackend
-from .crop import Box, crop, expand_box, mask_box
-from .image_io import MAX_PIXELS, ImageInput, load_image
+from .backends import OnnxBackend, TorchBackend, cpu_has_fast_bf16
+from .crop import Box, crop, expand_box, mask_box, scale_box
+from .image_io import MAX_PIXELS, ImageInput, decode_image
 from .model import CervixUNet
 from .postprocess import clean_probability
 from .preprocess import resize_rgb, to_tensor
@@ -82,8 +82,14 @@ class SegmentationResult:
     confidence: float  # mean network probability inside the mask (0 when not found)
     found: bool  # False means "no cervix found": no crop is offered
     options: SegmentOptions
+    original_size: tuple[int, int]  # (W, H) of the upright photo; larger than ``image`` after a reduced decode
     low_res_probability: np.ndarray = field(repr=False)  # the network's map at its working size
     timings: dict[str, float] = field(default_factory=dict, repr=False)  # seconds per stage
+
+    @property
+    def scale(self) -> float:
+        """Original photo pixels per pixel of ``image`` (1.0 unless decoded reduced)."""
+        return self.original_size[0] / self.image.shape[1]
 
     @property
     def area_fraction(self) -> float:
@@ -104,16 +110,26 @@ class SegmentationResult:
     def summary(self) -> dict:
         """JSON-ready numbers (no image data)."""
         h, w = self.mask.shape
-        return {"width": w, "height": h, "found": self.found, "confidence": round(self.confidence, 4),
-                "area_fraction": round(self.area_fraction, 4), "box": list(self.box) if self.box else None,
-                "crop_box": list(self.crop_box) if self.crop_box else None}
+        box_original = scale_box(self.box, (w, h), self.original_size) if self.box else None
+        return {"width": w, "height": h, "original_width": self.original_size[0],
+                "original_height": self.original_size[1], "found": self.found,
+                "confidence": round(self.confidence, 4), "area_fraction": round(self.area_fraction, 4),
+                "box": list(self.box) if self.box else None,
+                "crop_box": list(self.crop_box) if self.crop_box else None,
+                "box_original": list(box_original) if box_original else None}
 
 
 class Segmenter:
     """The model loaded once, and the pipeline around it. Call it on each photo.
 
-    ``backend`` is "torch", "torch-bf16", "onnx" or "auto" (ONNX Runtime when the weights
-    folder has ``model.onnx``, else PyTorch).
+    ``backend`` is "torch" (fp32), "torch-bf16", "onnx" or "auto": the fastest that the
+    benchmark (``cervix-unet bench``) found correct here, i.e. bfloat16 PyTorch on CPUs with
+    native bf16 (AMX / AVX512-BF16), else ONNX Runtime when ``model.onnx`` is present, else
+    PyTorch fp32.
+
+    ``max_side``: a JPEG whose long side is at least twice this is decoded at a reduced scale
+    (1/2, 1/4, 1/8) inside the decoder, keeping at least ``max_side`` pixels; all outputs are
+    then at that decoded size (``result.scale`` maps them back). ``None`` keeps full size.
     """
 
     def __init__(self, model: CervixUNet, backend: str = "torch", onnx_path: str | Path | None = None,
@@ -125,7 +141,10 @@ class Segmenter:
         self.max_pixels = max_pixels
         self.max_side = max_side  # None: work at the photo's full size; else JPEGs may decode reduced
         if backend == "auto":
-            backend = "onnx" if onnx_path and Path(onnx_path).is_file() else "torch"
+            if cpu_has_fast_bf16():
+                backend = "torch-bf16"
+            else:
+                backend = "onnx" if onnx_path and Path(onnx_path).is_file() else "torch"
         if backend == "onnx":
             if not onnx_path or not Path(onnx_path).is_file():
                 raise FileNotFoundError(f"no ONNX model at {onnx_path}; run `cervix-unet export` first")
@@ -159,7 +178,7 @@ class Segmenter:
         ``result.timings`` holds the seconds each stage took."""
         opts = replace(options or self.options, **overrides)
         lap = _Stopwatch()
-        image = load_image(source, self.max_pixels, self.max_side)
+        image, original_size = decode_image(source, self.max_pixels, self.max_side)
         lap("decode")
         small = resize_rgb(image, self.size)
         lap("resize")
@@ -182,7 +201,7 @@ class Segmenter:
         confidence = float(probability[cleaned > opts.threshold].mean()) if found else 0.0
         lap("crop")
         return SegmentationResult(image=image, mask=mask, box=box, crop_box=crop_box, crop=cropped,
-                                  confidence=confidence, found=found, options=opts,
+                                  confidence=confidence, found=found, options=opts, original_size=original_size,
                                   low_res_probability=probability, timings=lap.laps)
 
 

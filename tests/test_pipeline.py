@@ -9,7 +9,7 @@ from PIL import Image
 from cervix_unet import CervixUNet, InvalidImageError, Segmenter, SegmentOptions
 from cervix_unet.labels import label_mask
 from cervix_unet.metrics import mask_metrics
-from tests.conftest import example_key, jpeg_bytes
+from tests.conftest import WEIGHTS, example_key, jpeg_bytes
 
 
 def test_real_photos_match_their_labels(segmenter, example_paths, labels):
@@ -107,3 +107,17 @@ def test_options_are_checked():
         SegmentOptions(crop_mode="circle")
     with pytest.raises(ValueError):
         Segmenter(CervixUNet(), backend="tensorflow")
+
+
+def test_large_jpeg_decoded_reduced_with_max_side(example_paths):
+    big = Image.open(example_paths[0]).resize((4000, 2667))
+    buf = io.BytesIO()
+    big.save(buf, "JPEG", quality=90)
+    segmenter = Segmenter(CervixUNet.from_pretrained(WEIGHTS), backend="torch", max_side=1024)
+    result = segmenter(buf.getvalue())
+    assert result.mask.shape == (1334, 2000)  # 1/2 scale keeps the long side >= 1024
+    assert result.original_size == (4000, 2667) and result.scale == 2.0
+    s = result.summary()
+    assert s["original_width"] == 4000 and s["box_original"][2] <= 4000
+    full = Segmenter(CervixUNet.from_pretrained(WEIGHTS), backend="torch")(buf.getvalue())
+    assert full.mask.shape == (2667, 4000) and full.scale == 1.0

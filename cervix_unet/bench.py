@@ -1,0 +1,279 @@
+"""`cervix-unet bench`: time the bare network per backend and the pipeline per stage.
+
+    cervix-unet bench --weights weights --out reports/bench
+
+Reports median and spread (10th-90th percentile) over repeated runs after warm-up, at the
+shipped resolution and at 2x it, for a 576x384 and a 4000x3000 JPEG; beside each network time
+its FLOPs and the achieved GFLOP/s against this machine's measured matrix-multiply throughput.
+Writes ``bench.md`` (table), ``bench.json`` and ``bench.png`` (bar chart).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import json
+import os
+import platform
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .backends import OnnxBackend, TorchBackend, default_threads
+from .model import CervixUNet
+from .pipeline import ONNX_FILE, Segmenter, onnx_matches_weights
+from .render import to_png
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", default="weights")
+    parser.add_argument("--photo", default=None, help="a 576x384-ish JPEG (default: the first example)")
+    parser.add_argument("--repeat", type=int, default=30, help="timed runs per measurement")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to build)")
+    parser.add_argument("--out", default="reports/bench")
+
+
+def timed(fn: Callable[[], object], repeat: int, warmup: int) -> dict[str, float]:
+    """Milliseconds: median, 10th and 90th percentile, min over ``repeat`` runs after warm-up."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    t = np.array(times)
+    return {"median": float(np.median(t)), "p10": float(np.percentile(t, 10)),
+            "p90": float(np.percentile(t, 90)), "min": float(t.min())}
+
+
+def unet_flops(size: int, in_channels: int = 3, base_width: int = 32, depth: int = 4) -> float:
+    """Floating-point operations (2 per multiply-add) of one forward pass at ``size`` x ``size``."""
+    widths = [base_width * 2**i for i in range(depth + 1)]
+    flops, prev = 0.0, in_channels
+    for level, w in enumerate(widths):  # encoder: two 3x3 convs per level
+        pixels = (size / 2**level) ** 2
+        flops += 2 * 9 * pixels * (prev * w + w * w)
+        prev = w
+    for level in reversed(range(depth)):  # decoder: concat(up, skip) -> w, then w -> w
+        pixels = (size / 2**level) ** 2
+        w = widths[level]
+        flops += 2 * 9 * pixels * ((widths[level + 1] + w) * w + w * w)
+    flops += 2 * size * size * widths[0]  # 1x1 head
+    return flops
+
+
+def matmul_gflops(dtype: torch.dtype, n: int = 2048) -> float:
+    """This machine's measured square matrix-multiply throughput with torch (GFLOP/s)."""
+    a, b = torch.rand(n, n).to(dtype), torch.rand(n, n).to(dtype)
+    ms = timed(lambda: torch.mm(a, b), repeat=10, warmup=3)["median"]
+    return 2 * n**3 / (ms / 1000) / 1e9
+
+
+def network_runners(model: CervixUNet, onnx_path: Path, size: int, compile_too: bool) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Every backend worth timing, each a function batch -> logits."""
+    eager = model.eval()
+
+    def torch_eager(batch: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return eager(torch.from_numpy(batch)).numpy()
+
+    runners = {"PyTorch eager (fp32, NCHW)": torch_eager,
+               "PyTorch tuned (fp32, channels-last, inference mode)": TorchBackend(copy.deepcopy(model)),
+               "PyTorch bf16 autocast (channels-last)": TorchBackend(copy.deepcopy(model), bf16=True)}
+    example = torch.rand(1, 3, size, size)
+    with torch.inference_mode():
+        scripted = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(copy.deepcopy(model).eval(), example)))
+
+    def torchscript(batch: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return scripted(torch.from_numpy(batch)).numpy()
+
+    runners["TorchScript (frozen, optimize_for_inference)"] = torchscript
+    if compile_too:
+        compiled = torch.compile(copy.deepcopy(model).eval())
+
+        def torch_compiled(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return compiled(torch.from_numpy(batch)).numpy()
+
+        runners["torch.compile (inductor)"] = torch_compiled
+    runners["ONNX Runtime (fp32)"] = OnnxBackend(onnx_path)
+    return runners
+
+
+def big_photo(photo: Path, size: tuple[int, int] = (4000, 3000)) -> bytes:
+    """A camera-sized JPEG made from a real photo (bicubic upscale, quality 92)."""
+    buffer = io.BytesIO()
+    Image.open(photo).convert("RGB").resize(size, Image.BICUBIC).save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def pipeline_stages(segmenter: Segmenter, data: bytes, repeat: int, warmup: int) -> dict:
+    """Median milliseconds per pipeline stage, the end-to-end time, and output encoding apart."""
+    laps: dict[str, list[float]] = {}
+    totals = []
+    for i in range(warmup + repeat):
+        start = time.perf_counter()
+        result = segmenter(data)
+        total = (time.perf_counter() - start) * 1000
+        t0 = time.perf_counter()
+        to_png(result.crop), to_png(result.mask), to_png(result.overlay)
+        encode = (time.perf_counter() - t0) * 1000
+        if i >= warmup:
+            totals.append(total)
+            for name, seconds in result.timings.items():
+                laps.setdefault(name, []).append(seconds * 1000)
+            laps.setdefault("encode outputs (3 PNGs, apart)", []).append(encode)
+    h, w = result.mask.shape
+    return {"size": f"{w}x{h}", "stages": {k: float(np.median(v)) for k, v in laps.items()},
+            "end_to_end": {"median": float(np.median(totals)), "p10": float(np.percentile(totals, 10)),
+                           "p90": float(np.percentile(totals, 90))}}
+
+
+def mask_agreement(reference: Segmenter, candidate: Segmenter, photos: list[Path]) -> float:
+    """Lowest Dice between two segmenters' masks over ``photos`` (correctness of a backend)."""
+    worst = 1.0
+    for photo in photos:
+        a, b = reference(photo).mask, candidate(photo).mask
+        denom = a.sum() + b.sum()
+        worst = min(worst, 1.0 if denom == 0 else 2 * (a & b).sum() / denom)
+    return float(worst)
+
+
+def bench(args: argparse.Namespace) -> dict:
+    threads = default_threads()
+    torch.set_num_threads(threads)
+    weights = Path(args.weights)
+    model = CervixUNet.from_pretrained(weights)
+    examples = sorted(Path(__file__).resolve().parents[1].joinpath("examples").glob("*.jpg"))
+    photo = Path(args.photo) if args.photo else examples[0]
+    onnx_path = weights / ONNX_FILE
+    tmp = tempfile.TemporaryDirectory()
+    if not (onnx_path.is_file() and onnx_matches_weights(onnx_path, weights / "model.safetensors")):
+        from .export import export_onnx
+        onnx_path = export_onnx(model, Path(tmp.name) / ONNX_FILE)
+    report: dict = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
+                                "python": platform.python_version(), "torch": torch.__version__,
+                                "matmul_gflops_fp32": matmul_gflops(torch.float32),
+                                "matmul_gflops_bf16": matmul_gflops(torch.bfloat16)},
+                    "network": {}, "pipeline": {}}
+    for size in (model.input_size, 2 * model.input_size):
+        flops = unet_flops(size)
+        batch = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
+        rows = {}
+        for name, runner in network_runners(model, onnx_path, size, args.compile).items():
+            t = timed(lambda: runner(batch), args.repeat, args.warmup)
+            t["gflops_per_s"] = flops / (t["median"] / 1000) / 1e9
+            rows[name] = t
+        report["network"][str(size)] = {"gflop": flops / 1e9, "backends": rows}
+    backends = {"torch": "PyTorch tuned (fp32, channels-last, inference mode)", "torch-bf16": "PyTorch bf16 autocast (channels-last)",
+                "onnx": "ONNX Runtime (fp32)"}
+    small, large = photo.read_bytes(), big_photo(photo)
+    reference = Segmenter(model, backend="torch")
+    for backend in backends:
+        seg = Segmenter(copy.deepcopy(model), backend=backend, onnx_path=onnx_path)
+        seg_reduced = Segmenter(copy.deepcopy(model), backend=backend, onnx_path=onnx_path, max_side=1024)
+        report["pipeline"][backend] = {
+            "mask_dice_vs_torch_fp32": mask_agreement(reference, seg, examples),
+            "576x384": pipeline_stages(seg, small, args.repeat, args.warmup),
+            "4000x3000": pipeline_stages(seg, large, max(5, args.repeat // 3), 2),
+            "4000x3000, max_side=1024": pipeline_stages(seg_reduced, large, max(5, args.repeat // 3), 2),
+        }
+    report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    tmp.cleanup()
+    return report
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def markdown(report: dict) -> str:
+    """The report as Markdown tables."""
+    m = report["machine"]
+    lines = [f"Measured on {m['cpu']}, {m['cores']} cores ({m['threads']} threads), Python {m['python']}, "
+             f"torch {m['torch']}. Matrix-multiply throughput (2048x2048, torch): "
+             f"{m['matmul_gflops_fp32']:.0f} GFLOP/s fp32, {m['matmul_gflops_bf16']:.0f} GFLOP/s bf16.", "",
+             "### Bare network, batch 1 (ms; median, 10th-90th percentile)", "",
+             "| backend | " + " | ".join(f"{s}x{s} ({v['gflop']:.1f} GFLOP)" for s, v in report["network"].items()) + " |",
+             "|---|" + "---|" * len(report["network"])]
+    names = list(next(iter(report["network"].values()))["backends"])
+    for name in names:
+        cells = []
+        for v in report["network"].values():
+            t = v["backends"][name]
+            cells.append(f"{t['median']:.1f} ({t['p10']:.1f}-{t['p90']:.1f}); {t['gflops_per_s']:.0f} GFLOP/s")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "### Whole pipeline per stage (ms, median)", ""]
+    for backend, runs in report["pipeline"].items():
+        photos = [k for k in runs if k != "mask_dice_vs_torch_fp32"]
+        stages = list(runs[photos[0]]["stages"])
+        lines += [f"Backend `{backend}` (masks agree with PyTorch fp32 at Dice >= {runs['mask_dice_vs_torch_fp32']:.4f}):", "",
+                  "| stage | " + " | ".join(photos) + " |", "|---|" + "---|" * len(photos)]
+        for stage in stages:
+            lines.append(f"| {stage} | " + " | ".join(f"{runs[p]['stages'].get(stage, 0):.1f}" for p in photos) + " |")
+        lines.append("| **bytes to mask, box and crop** | " + " | ".join(
+            f"**{runs[p]['end_to_end']['median']:.1f}** ({runs[p]['end_to_end']['p10']:.1f}-{runs[p]['end_to_end']['p90']:.1f})" for p in photos) + " |")
+        lines.append("")
+    lines.append(f"Peak resident memory of the benchmark process: {report['peak_rss_mb']:.0f} MB.")
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(report: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = list(report["network"])
+    names = list(report["network"][sizes[0]]["backends"])
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    y = np.arange(len(names))
+    for i, size in enumerate(sizes):
+        vals = [report["network"][size]["backends"][n]["median"] for n in names]
+        axes[0].barh(y + i * 0.4, vals, height=0.4, label=f"{size}x{size}")
+    axes[0].set_yticks(y + 0.2, names, fontsize=8)
+    axes[0].set_xlabel("ms per image (batch 1, median)")
+    axes[0].set_title("Bare network")
+    axes[0].legend()
+    backends = list(report["pipeline"])
+    photos = [k for k in report["pipeline"][backends[0]] if k != "mask_dice_vs_torch_fp32"]
+    stages = list(report["pipeline"][backends[0]][photos[0]]["stages"])[:-1]  # encoding shown apart
+    labels, left = [], None
+    rows = [(b, p) for b in backends for p in photos]
+    left = np.zeros(len(rows))
+    for stage in stages:
+        vals = np.array([report["pipeline"][b][p]["stages"].get(stage, 0) for b, p in rows])
+        axes[1].barh(np.arange(len(rows)), vals, left=left, label=stage)
+        left += vals
+    axes[1].set_yticks(np.arange(len(rows)), [f"{b} {p}" for b, p in rows], fontsize=7)
+    axes[1].set_xlabel("ms (median per stage)")
+    axes[1].set_title("Pipeline: bytes to mask, box and crop")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = bench(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "bench.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "bench.md").write_text(markdown(report))
+    bar_chart(report, out / "bench.png")
+    print(markdown(report))
+    return 0
