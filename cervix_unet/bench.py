@@ -27,7 +27,7 @@ from PIL import Image
 
 from .backends import OnnxBackend, TorchBackend, default_threads
 from .model import CervixUNet
-from .pipeline import ONNX_FILE, Segmenter, onnx_matches_weights
+from .pipeline import DEFAULT_MAX_SIDE, ONNX_FILE, Segmenter, onnx_matches_weights
 from .render import to_png
 
 
@@ -179,13 +179,13 @@ def bench(args: argparse.Namespace) -> dict:
     small, large = photo.read_bytes(), big_photo(photo)
     reference = Segmenter(model, backend="torch")
     for backend in backends:
-        seg = Segmenter(copy.deepcopy(model), backend=backend, onnx_path=onnx_path)
-        seg_reduced = Segmenter(copy.deepcopy(model), backend=backend, onnx_path=onnx_path, max_side=1024)
+        seg = Segmenter(copy.deepcopy(model), backend=backend, onnx_path=onnx_path, max_side=None)
+        seg_reduced = Segmenter(copy.deepcopy(model), backend=backend, onnx_path=onnx_path, max_side=DEFAULT_MAX_SIDE)
         report["pipeline"][backend] = {
             "mask_dice_vs_torch_fp32": mask_agreement(reference, seg, examples),
             "576x384": pipeline_stages(seg, small, args.repeat, args.warmup),
-            "4000x3000": pipeline_stages(seg, large, max(5, args.repeat // 3), 2),
-            "4000x3000, max_side=1024": pipeline_stages(seg_reduced, large, max(5, args.repeat // 3), 2),
+            "4000x3000, full size": pipeline_stages(seg, large, max(5, args.repeat // 3), 2),
+            f"4000x3000, max_side={DEFAULT_MAX_SIDE} (default)": pipeline_stages(seg_reduced, large, max(5, args.repeat // 3), 2),
         }
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     tmp.cleanup()

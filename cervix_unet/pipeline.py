@@ -33,6 +33,7 @@ from .render import overlay
 
 ONNX_FILE = "model.onnx"
 WEIGHTS_HASH_KEY = "weights_sha256"
+DEFAULT_MAX_SIDE = 1024  # camera-sized JPEGs are decoded at 1/2-1/8 scale, keeping >= 1024 px
 
 
 def file_sha256(path: str | Path) -> str:
@@ -134,7 +135,7 @@ class Segmenter:
 
     def __init__(self, model: CervixUNet, backend: str = "torch", onnx_path: str | Path | None = None,
                  options: SegmentOptions | None = None, max_pixels: int = MAX_PIXELS,
-                 max_side: int | None = None) -> None:
+                 max_side: int | None = DEFAULT_MAX_SIDE) -> None:
         self.model = model.eval()
         self.size = int(model.input_size)
         self.options = options or SegmentOptions()
@@ -184,6 +185,14 @@ class Segmenter:
         lap("resize")
         probability = self.probability(small)
         lap("network")
+        return self.postprocess(image, probability, opts, original_size, lap)
+
+    def postprocess(self, image: np.ndarray, probability: np.ndarray, options: SegmentOptions | None = None,
+                    original_size: tuple[int, int] | None = None, lap: _Stopwatch | None = None) -> SegmentationResult:
+        """Mask, box and crop of ``image`` from the network's ``probability`` map. Cheap: an app
+        can keep the map and call this again when the user changes the threshold or margin."""
+        opts = options or self.options
+        lap = lap or _Stopwatch()
         cleaned = clean_probability(probability, opts.threshold)
         lap("postprocess")
         h, w = image.shape[:2]
@@ -201,7 +210,8 @@ class Segmenter:
         confidence = float(probability[cleaned > opts.threshold].mean()) if found else 0.0
         lap("crop")
         return SegmentationResult(image=image, mask=mask, box=box, crop_box=crop_box, crop=cropped,
-                                  confidence=confidence, found=found, options=opts, original_size=original_size,
+                                  confidence=confidence, found=found, options=opts,
+                                  original_size=original_size or (w, h),
                                   low_res_probability=probability, timings=lap.laps)
 
 

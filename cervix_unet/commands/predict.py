@@ -10,7 +10,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..errors import InvalidImageError
-from ..pipeline import Segmenter, SegmentOptions
+from ..pipeline import DEFAULT_MAX_SIDE, Segmenter, SegmentOptions
 from ..render import to_png
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=SegmentOptions.threshold)
     parser.add_argument("--margin", type=float, default=SegmentOptions.margin)
     parser.add_argument("--crop-mode", default=SegmentOptions.crop_mode, choices=["box", "masked"])
+    parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
+                        help="decode large JPEGs at reduced scale keeping at least this long side (0: full size)")
 
 
 def find_images(inputs: list[str]) -> list[Path]:
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     options = SegmentOptions(threshold=args.threshold, margin=args.margin, crop_mode=args.crop_mode)
-    segmenter = Segmenter.from_pretrained(args.weights, backend=args.backend, options=options)
+    segmenter = Segmenter.from_pretrained(args.weights, backend=args.backend, options=options,
+                                          max_side=args.max_side or None)
     roots = [Path(p) for p in args.inputs]
     rows, failures = [], 0
     for path in tqdm(images, desc="segmenting", unit="image"):
