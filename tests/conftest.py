@@ -53,3 +53,13 @@ def jpeg_bytes(array: np.ndarray, exif: Image.Exif | None = None) -> bytes:
 def example_key(path: Path) -> str:
     """The label key of a shipped example image."""
     return f"annocerv/images/{path.name}"
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """The real app running in its own process on a loopback port."""
+    from tests.app_server import AppServer
+
+    server = AppServer(tmp_path_factory.mktemp("app"))
+    yield server
+    server.stop()
