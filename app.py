@@ -111,11 +111,12 @@ def write_download(array: np.ndarray, name: str) -> str:
     return str(path)
 
 
-def forget_upload(path: str) -> None:
-    """Delete an uploaded file from Gradio's upload folder (never a file of the app itself)."""
+def forget_upload(path: str, keep: set[str]) -> None:
+    """Delete an uploaded file from Gradio's upload folder; never the app's own files or the
+    cached examples (``keep``)."""
     upload_root = Path(os.environ["GRADIO_TEMP_DIR"]).resolve()
     target = Path(path).resolve()
-    if target.is_relative_to(upload_root):
+    if target.is_relative_to(upload_root) and str(target) not in keep and path not in keep:
         target.unlink(missing_ok=True)
 
 
@@ -159,8 +160,10 @@ def segment(photo: str | None, threshold: float, margin_percent: float, crop_mod
     start = time.perf_counter()
     try:
         data = Path(photo).read_bytes()
+    except FileNotFoundError:  # the same bytes uploaded twice at once: Gradio stores them once
+        raise gr.Error("The upload was interrupted. Please upload the photo again.") from None
     finally:
-        forget_upload(photo)
+        forget_upload(photo, files_gradio_keeps())
     try:
         result = SEGMENTER(data, options_from(threshold, margin_percent, crop_mode))
     except InvalidImageError as err:
@@ -186,6 +189,11 @@ def refine(state: dict | None, threshold: float, margin_percent: float, crop_mod
     return render(result, time.perf_counter() - start)
 
 
+def files_gradio_keeps() -> set[str]:
+    """Cached files Gradio itself never deletes (the examples), as its own cache cleaner reads them."""
+    return set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values()))
+
+
 def build() -> gr.Blocks:
     with gr.Blocks(title="cervix-unet", delete_cache=(60, CACHE_MINUTES * 60)) as demo:
         gr.Markdown(f"# {TITLE}")
@@ -195,9 +203,12 @@ def build() -> gr.Blocks:
         with gr.Row(equal_height=True):
             photo = PhotoUpload(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
                              elem_id="photo", height=340)
-            overlay = gr.Image(label="Cervix outlined", format="png", interactive=False, elem_id="overlay", height=340)
-            mask = gr.Image(label="Mask", format="png", interactive=False, elem_id="mask", height=340)
-            crop = gr.Image(label="Cropped cervix", format="png", interactive=False, elem_id="crop", height=340)
+            overlay = gr.Image(label="Cervix outlined", format="png", interactive=False, elem_id="overlay", height=340,
+                               buttons=["download", "fullscreen"])
+            mask = gr.Image(label="Mask", format="png", interactive=False, elem_id="mask", height=340,
+                            buttons=["download", "fullscreen"])
+            crop = gr.Image(label="Cropped cervix", format="png", interactive=False, elem_id="crop", height=340,
+                            buttons=["download", "fullscreen"])
         with gr.Row():
             with gr.Column(scale=2):
                 info = gr.Markdown("Upload a photo to begin.", elem_id="info", label="result")
@@ -210,7 +221,8 @@ def build() -> gr.Blocks:
                 with gr.Row():
                     crop_download = gr.DownloadButton("Download crop (PNG)", elem_id="download-crop")
                     mask_download = gr.DownloadButton("Download mask (PNG)", elem_id="download-mask")
-        gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[photo], label="Examples (AnnoCerv, CC BY 4.0)")
+        gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[photo], label="Examples (AnnoCerv, CC BY 4.0)",
+                    elem_id="examples")
         gr.Markdown(CREDITS)
 
         outputs = [overlay, mask, crop, info, crop_download, mask_download]

@@ -1,0 +1,124 @@
+"""Load test of the running app: N concurrent gradio_client requests, every answer checked.
+
+    .venv/bin/python scripts/load_test.py -n 8 --rounds 3 --out reports/load
+
+Starts `python app.py` on a free loopback port (or uses --url), sends ``rounds`` waves of ``n``
+simultaneous requests with real photos, checks each answer (cervix found, mask PNG of the
+photo's size), and reports latency, throughput and the server's resident memory (after each
+wave and at peak). Writes load.json and load.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import psutil
+from gradio_client import Client, handle_file
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests.app_server import AppServer  # noqa: E402
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.jpg"))
+
+
+def one_request(url: str, photo: Path) -> dict:
+    client = Client(url, verbose=False)
+    start = time.perf_counter()
+    overlay, mask, crop, info, crop_file, mask_file = client.predict(
+        handle_file(str(photo)), 0.5, 5, "Box", api_name="/segment")
+    seconds = time.perf_counter() - start
+    with Image.open(photo) as im:
+        size = im.size
+    with Image.open(mask_file) as m:
+        ok = "Cervix found" in info and m.size == size and crop_file is not None
+    return {"photo": photo.name, "seconds": seconds, "ok": bool(ok)}
+
+
+def rss_mb(pid: int) -> float:
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def distinct_photos(n: int, folder: Path) -> list[Path]:
+    """``n`` real photos with distinct bytes (each patient's photo differs; Gradio stores
+    identical uploads once)."""
+    photos = []
+    for i in range(n):
+        path = folder / f"photo_{i}.jpg"
+        with Image.open(EXAMPLES[i % len(EXAMPLES)]) as im:
+            im.save(path, quality=95 - i)
+        photos.append(path)
+    return photos
+
+
+def load_test(url: str, pid: int, n: int, rounds: int) -> dict:
+    folder = Path(tempfile.mkdtemp(prefix="load-photos-"))
+    photos = distinct_photos(n, folder)
+    one_request(url, EXAMPLES[0])  # warm-up
+    report = {"concurrent": n, "rounds": rounds, "rss_mb_idle": rss_mb(pid), "waves": []}
+    with ThreadPoolExecutor(n) as pool:
+        for _ in range(rounds):
+            start = time.perf_counter()
+            results = list(pool.map(lambda p: one_request(url, p), photos))
+            wall = time.perf_counter() - start
+            latencies = [r["seconds"] for r in results]
+            report["waves"].append({"ok": sum(r["ok"] for r in results), "requests": n, "wall_s": wall,
+                                    "throughput_per_s": n / wall, "latency_median_s": float(np.median(latencies)),
+                                    "latency_max_s": float(max(latencies)), "rss_mb_after": rss_mb(pid)})
+    report["rss_mb_peak"] = peak_rss_mb(pid)
+    for photo in photos:
+        photo.unlink()
+    folder.rmdir()
+    report["all_ok"] = all(w["ok"] == w["requests"] for w in report["waves"])
+    return report
+
+
+def markdown(report: dict) -> str:
+    lines = [f"{report['concurrent']} concurrent gradio_client requests per wave, {report['rounds']} waves "
+             f"(576x384 AnnoCerv photos, threshold 0.5). Server memory idle {report['rss_mb_idle']:.0f} MB, "
+             f"peak {report['rss_mb_peak']:.0f} MB.", "",
+             "| wave | correct answers | wall (s) | throughput (req/s) | median latency (s) | max latency (s) | server RSS after (MB) |",
+             "|---|---|---|---|---|---|---|"]
+    for i, w in enumerate(report["waves"], 1):
+        lines.append(f"| {i} | {w['ok']}/{w['requests']} | {w['wall_s']:.2f} | {w['throughput_per_s']:.1f} | "
+                     f"{w['latency_median_s']:.2f} | {w['latency_max_s']:.2f} | {w['rss_mb_after']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=8, help="concurrent requests per wave (at least 8)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default="reports/load")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = AppServer(Path(tmp))
+        try:
+            report = load_test(server.url, server.process.pid, args.n, args.rounds)
+        finally:
+            server.stop()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "load.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "load.md").write_text(markdown(report))
+    print(markdown(report))
+    return 0 if report["all_ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
