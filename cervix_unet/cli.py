@@ -12,6 +12,7 @@ SUBCOMMANDS = {
     "bench": ("cervix_unet.bench", "time the network and the pipeline per backend and stage"),
     "export": ("cervix_unet.export", "export the weights to ONNX and check it against PyTorch"),
     "labels": ("cervix_unet.commands.labels", "import, check, render and review cervix labels"),
+    "card": ("cervix_unet.model_card", "write the model card from the evaluation and benchmark reports"),
 }
 
 

@@ -1,0 +1,151 @@
+"""The model card (``weights/README.md``), built from a template like smp's ``base/hub_mixin.py``,
+filled with the measured evaluation and benchmark numbers so the saved folder documents itself.
+
+    cervix-unet card --weights weights --evaluation reports/val/summary.json --bench reports/bench/bench.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from huggingface_hub import ModelCard, ModelCardData
+
+TEMPLATE = """---
+{{ card_data }}
+---
+# CervixUNet: cervix segmentation in colposcopy photographs
+
+A U-Net (two 3x3 conv + ReLU per level, widths 32-64-128-256-512, max pooling down, nearest 2x
+upsampling + skip concatenation up, 1x1 head; {{ parameters }} parameters) that outlines the
+cervix in a colposcopy photograph, so that a crop of the cervix can be handed on to a person or a
+lesion model. Input: the whole photo resized to {{ size }}x{{ size }}, RGB in [0, 1]; output: one
+logit map (cervix vs not).
+
+> **Research use only. Not a diagnostic device.** It has not been validated clinically and must
+> not be used to make clinical decisions.
+
+## Use
+
+```python
+from cervix_unet import CervixUNet, Segmenter
+
+model = CervixUNet.from_pretrained("weights")        # or a Hub id; safetensors only
+segmenter = Segmenter.from_pretrained("weights")     # the whole pipeline
+result = segmenter("photo.jpg")                      # mask, box, crop, overlay, confidence
+```
+
+Intended users: researchers building cervical-screening tools, and clinicians trying the demo on
+their own photographs. Intended input: a colposcope (or camera) view of the cervix through a
+speculum, in any of the usual stages (saline, green filter, acetic acid, Lugol's iodine,
+magnified). It says "no cervix found" rather than cropping garbage when the mask is tiny.
+
+## Training data
+
+- **AnnoCerv** (CC BY 4.0): 270 images from 90 cases, after acetic acid, 576x384. Attribution:
+  "AnnoCerv: A new dataset for feature-driven and image-based automated colposcopy analysis"
+  (AnnoCerv dataset, public GitHub repository iclx/AnnoCerv).
+- **IARC Atlas of Colposcopy** (IARC Screening Group, screening.iarc.fr; for education and AI
+  research): 243 images from 50 cases, 800x600, all stages of the examination. Credit: IARC
+  Screening Group, *Atlas of Colposcopy: Principles and Practice*. Its images are not
+  redistributed with this model.
+- **Labels**: no public cervix masks exist for these photographs. The project's own polygons
+  (`labels/*.json`, one per image, with annotator, confidence and note) were drawn by eye over a
+  coordinate grid following the project's annotation guide (the ectocervix, excluding vaginal
+  walls, speculum, instruments and vignetting; empty where no cervix is visible) and reviewed
+  over the images; corrections are listed in `labels/CORRECTIONS.md`. Two annotators agree at a
+  mean Dice of about 0.96-0.97 (0.960 over 16 same-patient image pairs): that is the labels' own
+  noise and the ceiling any model is measured under.
+- **Split**: by patient (AnnoCerv case ids that are one patient kept together), {{ train_images }}
+  images for training and {{ val_images }} for validation, both sources and every kind of view
+  in both parts (`labels/split.json`). The weights are the epoch with the best validation Dice.
+- **Training**: {{ training }}
+
+## Measured on the validation cases
+
+{{ metrics }}
+
+Reproduce: `cervix-unet evaluate --weights weights --split val --out reports/val`
+(full-size masks, threshold 0.5, largest component, holes filled).
+
+## Speed
+
+{{ speed }}
+
+## Limits and failure modes
+
+{{ limits }}
+"""
+
+
+def format_metrics(summary: dict) -> str:
+    """Markdown table of an evaluation summary (from ``cervix-unet evaluate``)."""
+    rows = ["| metric | mean | median | worst |", "|---|---|---|---|"]
+    for key, label in [("dice", "Dice"), ("iou", "IoU"), ("box_iou", "crop box IoU"),
+                       ("hd95", "HD95 (pixels)"), ("hd95_fraction", "HD95 / image diagonal")]:
+        m = summary[key]
+        worst = m["max"] if key.startswith("hd95") else m["min"]
+        rows.append(f"| {label} | {m['mean']:.3f} | {m['median']:.3f} | {worst:.3f} |")
+    by_source = ", ".join(f"{s} {v:.3f}" for s, v in summary.get("by_source", {}).items())
+    rows += ["", f"{summary['images']} validation images; mean Dice by source: {by_source}; "
+             f"images below Dice 0.6: {len(summary['dice_below_0.6'])}; "
+             f"no-cervix detection accuracy {summary['no_cervix_accuracy']:.3f} "
+             f"({summary['labelled_empty']} labelled empty). Backend {summary['backend']}."]
+    return "\n".join(rows)
+
+
+def format_speed(bench: dict) -> str:
+    m = bench["machine"]
+    size = next(iter(bench["network"]))
+    net = bench["network"][size]["backends"]
+    fastest = min(net, key=lambda k: net[k]["median"])
+    pipe = bench["pipeline"]
+    lines = [f"On {m['cpu']} ({m['threads']} threads): the network at {size}x{size} takes "
+             f"{net[fastest]['median']:.1f} ms with {fastest}."]
+    for backend, runs in pipe.items():
+        photos = [k for k in runs if k != "mask_dice_vs_torch_fp32"]
+        lines.append(f"- pipeline, backend `{backend}`: " + "; ".join(
+            f"{p} {runs[p]['end_to_end']['median']:.1f} ms" for p in photos))
+    lines.append("\nReproduce: `cervix-unet bench --weights weights`.")
+    return "\n".join(lines)
+
+
+def build_card(model, metrics: dict | None, bench: dict | None, training: str, limits: str,
+               train_images: int, val_images: int) -> ModelCard:
+    info = model._hub_mixin_info.model_card_data
+    data = ModelCardData(library_name="cervix-unet", license="mit", tags=list(info.tags or []),
+                         pipeline_tag="image-segmentation", datasets=["AnnoCerv", "IARC Atlas of Colposcopy"],
+                         metrics=["dice", "iou"])
+    return ModelCard.from_template(
+        data, template_str=TEMPLATE, parameters=f"{sum(p.numel() for p in model.parameters()):,}",
+        size=model.input_size, train_images=train_images, val_images=val_images, training=training,
+        metrics=format_metrics(metrics) if metrics else "Not measured yet.",
+        speed=format_speed(bench) if bench else "Not measured yet.", limits=limits)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", default="weights")
+    parser.add_argument("--evaluation", default="reports/val/summary.json")
+    parser.add_argument("--bench", default="reports/bench/bench.json")
+    parser.add_argument("--training", default="reports/training.md", help="Markdown paragraph on the training run")
+    parser.add_argument("--limits", default="reports/limits.md", help="Markdown on failure modes seen")
+    parser.add_argument("--labels", default="labels")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .labels import load_labels
+    from .model import CervixUNet
+    from .split import keys_in
+
+    def read(path: str, kind=json.loads):
+        p = Path(path)
+        return kind(p.read_text()) if p.is_file() else None
+
+    model = CervixUNet.from_pretrained(args.weights)
+    labels = load_labels(args.labels)
+    split = json.loads((Path(args.labels) / "split.json").read_text())
+    card = build_card(model, read(args.evaluation), read(args.bench), read(args.training, str) or "",
+                      read(args.limits, str) or "", len(keys_in(labels, split["train"])), len(keys_in(labels, split["val"])))
+    card.save(Path(args.weights) / "README.md")
+    print(f"wrote {Path(args.weights) / 'README.md'}")
+    return 0
