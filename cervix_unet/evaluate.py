@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=SegmentOptions.threshold)
     parser.add_argument("--out", default="reports/evaluation", help="report folder")
     parser.add_argument("--worst", type=int, default=12, help="images on the worst-case sheet")
+    parser.add_argument("--limit", type=int, default=0, help="score only the first N images (smoke tests)")
 
 
 def select_keys(labels: dict, labels_dir: str | Path, split: str) -> list[str]:
@@ -73,7 +74,7 @@ def worst_sheet(rows: list[dict], labels: dict, results: dict, count: int) -> Im
 
 def evaluate(args: argparse.Namespace) -> dict:
     labels = load_labels(args.labels)
-    keys = select_keys(labels, args.labels, args.split)
+    keys = select_keys(labels, args.labels, args.split)[: args.limit or None]
     segmenter = Segmenter.from_pretrained(args.weights, backend=args.backend,
                                           options=SegmentOptions(threshold=args.threshold))
     rows, results = [], {}

@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    parser.add_argument("--max-images", type=int, default=0, help="use at most this many images per split (smoke tests)")
 
 
 def seed_everything(seed: int) -> None:
@@ -104,6 +105,8 @@ def train(args: argparse.Namespace) -> Path:
     labels = load_labels(args.labels)
     split = json.loads((Path(args.labels) / "split.json").read_text())
     train_keys, val_keys = keys_in(labels, split["train"]), keys_in(labels, split["val"])
+    if args.max_images:  # a quick smoke run
+        train_keys, val_keys = train_keys[::len(train_keys) // args.max_images + 1], val_keys[:args.max_images]
     store = 2 * args.size  # stored larger than the working size, room for crops and zoom
     train_set = CervixDataset(*load_pairs(train_keys, labels, args.data, store), args.size, augment=True)
     val_set = CervixDataset(*load_pairs(val_keys, labels, args.data, args.size), args.size, augment=False)

@@ -1,0 +1,62 @@
+"""Training and evaluation commands, end to end on real labelled photos."""
+import json
+
+import pytest
+import torch
+
+from cervix_unet import CervixUNet
+from cervix_unet.cli import main
+from cervix_unet.train import learning_rate
+from tests.conftest import LABELS, WEIGHTS
+
+
+def test_training_smoke_run_checkpoints_and_resumes(tmp_path, shared_data):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(shared_data), "--labels", str(LABELS), "--out", str(out), "--size", "32",
+            "--epochs", "1", "--batch-size", "4", "--max-images", "8", "--warmup-epochs", "1"]
+    assert main(args) == 0
+    assert (out / "checkpoint.pt").exists() and (out / "curves.png").exists()
+    assert (out / "best" / "model.safetensors").exists()
+    model = CervixUNet.from_pretrained(out / "best")
+    assert model.input_size == 32
+    assert main([*args[:-4], "--epochs", "2", "--max-images", "8", "--warmup-epochs", "1", "--resume"]) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert all(0 <= h["val_dice"] <= 1 and h["train_loss"] > 0 for h in history)
+
+
+def test_learning_rate_schedule():
+    from types import SimpleNamespace
+
+    cfg = SimpleNamespace(lr=1e-3, warmup_epochs=2, epochs=10)
+    rates = [learning_rate(e, cfg) for e in range(10)]
+    assert rates[0] < rates[1] == pytest.approx(1e-3)
+    assert all(a >= b for a, b in zip(rates[1:], rates[2:]))
+    assert rates[-1] >= 1e-5
+
+
+def test_evaluate_reports(tmp_path, shared_data):
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--weights", str(WEIGHTS), "--data", str(shared_data), "--labels", str(LABELS),
+                 "--split", "val", "--limit", "6", "--out", str(out), "--worst", "4"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["images"] == 6
+    for metric in ["dice", "iou", "hd95", "hd95_fraction", "box_iou"]:
+        assert {"mean", "median", "min", "max", "worst5"} <= set(summary[metric])
+    assert (out / "worst.png").exists()
+    assert len((out / "per_image.csv").read_text().splitlines()) == 7
+
+
+@pytest.mark.slow
+def test_shipped_model_meets_the_validation_targets(tmp_path, shared_data):
+    """The issue's targets on the validation cases, measured by the evaluate command."""
+    out = tmp_path / "val"
+    torch.manual_seed(0)
+    assert main(["evaluate", "--weights", str(WEIGHTS), "--data", str(shared_data), "--labels", str(LABELS),
+                 "--split", "val", "--backend", "torch", "--out", str(out)]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["images"] == 96
+    assert s["dice"]["mean"] >= 0.92, s["dice"]
+    assert s["dice"]["median"] >= 0.95, s["dice"]
+    assert s["box_iou"]["mean"] >= 0.85, s["box_iou"]
+    assert s["dice_below_0.6"] == []
