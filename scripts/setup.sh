@@ -4,14 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
+# pip on these machines warns once per package about local index folders it does not have
+pip_install() { .venv/bin/python -m pip install --quiet "$@" 2> >(grep -v "is ignored: it is neither" >&2); }
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 if [ "${1:-}" = "--test" ]; then
-  .venv/bin/python -m pip install --quiet -r requirements-test.txt
+  pip_install -r requirements-test.txt
   if ! command -v chromium >/dev/null 2>&1; then
     SUDO=$([ "$(id -u)" = 0 ] && echo "" || echo sudo)
     $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
   fi
 else
-  .venv/bin/python -m pip install --quiet -r requirements.txt
+  pip_install -r requirements.txt
 fi
-.venv/bin/python -m pip install --quiet --no-deps -e .
+pip_install --no-deps -e .
