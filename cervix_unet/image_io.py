@@ -28,7 +28,8 @@ def _check_size(width: int, height: int, max_pixels: int) -> None:
         raise InvalidImageError(f"The image is too small ({width}x{height}); it needs at least {MIN_SIDE} pixels a side.")
 
 
-def _read(source: str | Path | bytes | bytearray) -> bytes:
+def read_bytes(source: str | Path | bytes | bytearray) -> bytes:
+    """The bytes of a file path or bytes input (InvalidImageError if missing or empty)."""
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
     else:
@@ -140,7 +141,7 @@ def decode_image(source: ImageInput, max_pixels: int = MAX_PIXELS,
         _check_size(source.shape[1] if source.ndim > 1 else 0, source.shape[0], max_pixels)
         rgb = array_to_rgb(source)
         return rgb, (rgb.shape[1], rgb.shape[0])
-    data = None if isinstance(source, Image.Image) else _read(source)
+    data = None if isinstance(source, Image.Image) else read_bytes(source)
     opened = source if data is None else _open(data)
     _check_size(*opened.size, max_pixels)
     reduction = _reduction(opened.size, max_side)

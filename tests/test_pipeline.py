@@ -113,10 +113,10 @@ def test_large_jpeg_decoded_reduced_with_max_side(example_paths):
     big = Image.open(example_paths[0]).resize((4000, 2667))
     buf = io.BytesIO()
     big.save(buf, "JPEG", quality=90)
-    segmenter = Segmenter(CervixUNet.from_pretrained(WEIGHTS), backend="torch")  # default max_side=1024
+    segmenter = Segmenter(CervixUNet.from_pretrained(WEIGHTS), backend="torch")  # default max_side=1000
     result = segmenter(buf.getvalue())
-    assert result.mask.shape == (1334, 2000)  # 1/2 scale keeps the long side >= 1024
-    assert result.original_size == (4000, 2667) and result.scale == 2.0
+    assert result.mask.shape == (667, 1000)  # 1/4 scale keeps the long side >= 1000
+    assert result.original_size == (4000, 2667) and result.scale == 4.0
     s = result.summary()
     assert s["original_width"] == 4000 and s["box_original"][2] <= 4000
     full = Segmenter(CervixUNet.from_pretrained(WEIGHTS), backend="torch", max_side=None)(buf.getvalue())
