@@ -69,8 +69,9 @@ def distinct_photos(n: int, folder: Path) -> list[Path]:
 def load_test(url: str, pid: int, n: int, rounds: int) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="load-photos-"))
     photos = distinct_photos(n, folder)
-    one_request(url, EXAMPLES[0])  # warm-up
-    report = {"concurrent": n, "rounds": rounds, "rss_mb_idle": rss_mb(pid), "waves": []}
+    rss_before = rss_mb(pid)
+    one_request(url, EXAMPLES[0])  # one request (also the warm-up)
+    report = {"concurrent": n, "rounds": rounds, "rss_mb_before": rss_before, "rss_mb_after_one_request": rss_mb(pid), "waves": []}
     with ThreadPoolExecutor(n) as pool:
         for _ in range(rounds):
             start = time.perf_counter()
@@ -90,8 +91,10 @@ def load_test(url: str, pid: int, n: int, rounds: int) -> dict:
 
 def markdown(report: dict) -> str:
     lines = [f"{report['concurrent']} concurrent gradio_client requests per wave, {report['rounds']} waves "
-             f"(576x384 AnnoCerv photos, threshold 0.5). Server memory idle {report['rss_mb_idle']:.0f} MB, "
-             f"peak {report['rss_mb_peak']:.0f} MB.", "",
+             f"(576x384 AnnoCerv photos, threshold 0.5; each request a new gradio_client Client, as a new user). "
+             f"Server resident memory: {report['rss_mb_before']:.0f} MB started, "
+             f"{report['rss_mb_after_one_request']:.0f} MB after one request, peak {report['rss_mb_peak']:.0f} MB "
+             f"over all waves.", "",
              "| wave | correct answers | wall (s) | throughput (req/s) | median latency (s) | max latency (s) | server RSS after (MB) |",
              "|---|---|---|---|---|---|---|"]
     for i, w in enumerate(report["waves"], 1):
