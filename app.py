@@ -131,8 +131,8 @@ def describe(result: SegmentationResult, seconds: float) -> str:
     size = f"{w}x{h}" if result.scale == 1 else f"{result.original_size[0]}x{result.original_size[1]} (processed at {w}x{h})"
     if not result.found:
         return (f"### No cervix found\nThe model found no cervix in this photo ({size}), so no crop is offered. "
-                "Check that it is a colposcopy view of the cervix; with a lower threshold the model may "
-                "still outline a faint candidate.\n\nProcessed in {:.0f} ms.".format(seconds * 1000))
+                f"Check that it is a colposcopy view of the cervix; with a lower threshold the model may "
+                f"still outline a faint candidate.\n\n- **Processing time:** {seconds * 1000:.0f} ms")
     x0, y0, x1, y1 = result.box
     return (f"### Cervix found\n- **Confidence:** {result.confidence:.0%} (mean probability inside the mask)\n"
             f"- **Area:** {result.area_fraction:.0%} of the photo; box x {x0}-{x1}, y {y0}-{y1} in a {size} photo\n"

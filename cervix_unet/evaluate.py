@@ -61,11 +61,11 @@ def summarise(rows: list[dict]) -> dict:
     return summary
 
 
-def worst_sheet(rows: list[dict], labels: dict, results: dict, count: int) -> Image.Image:
+def worst_sheet(rows: list[dict], labels: dict, segmenter: Segmenter, data_root: Path, count: int) -> Image.Image:
     """Overlay sheet of the lowest-Dice images: prediction green (tint, outline), label outline red."""
     items = []
     for row in sorted(rows, key=lambda r: r["dice"])[:count]:
-        result = results[row["image"]]
+        result = segmenter(data_root / row["image"])
         picture = draw_polygons(Image.fromarray(overlay(result.image, result.mask)), labels[row["image"]]["polygons"],
                                 color=(255, 40, 40), width=max(2, result.image.shape[1] // 200))
         items.append((picture, f"Dice {row['dice']:.3f} {row['image'].split('/', 2)[-1]}"))
@@ -75,9 +75,9 @@ def worst_sheet(rows: list[dict], labels: dict, results: dict, count: int) -> Im
 def evaluate(args: argparse.Namespace) -> dict:
     labels = load_labels(args.labels)
     keys = select_keys(labels, args.labels, args.split)[: args.limit or None]
-    segmenter = Segmenter.from_pretrained(args.weights, backend=args.backend,
+    segmenter = Segmenter.from_pretrained(args.weights, backend=args.backend, max_side=None,
                                           options=SegmentOptions(threshold=args.threshold))
-    rows, results = [], {}
+    rows = []
     for key in tqdm(keys, desc=f"evaluating {args.split}", unit="image"):
         result = segmenter(Path(args.data) / key)
         truth = label_mask(labels[key])
@@ -87,7 +87,6 @@ def evaluate(args: argparse.Namespace) -> dict:
                "label_empty": not truth.any(), "found": result.found, "confidence": result.confidence,
                **mask_metrics(result.mask, truth)}
         rows.append(row)
-        results[key] = result
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "per_image.csv", "w", newline="") as f:
@@ -99,7 +98,7 @@ def evaluate(args: argparse.Namespace) -> dict:
                "by_source": {s: summarise([r for r in rows if r["source"] == s])["dice"]["mean"]
                              for s in sorted({r["source"] for r in rows})}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    worst_sheet(rows, labels, results, args.worst).save(out / "worst.png")
+    worst_sheet(rows, labels, segmenter, Path(args.data), args.worst).save(out / "worst.png")
     return summary
 
 
