@@ -107,3 +107,30 @@ def test_case_and_view_parsing():
     assert view_of("iarc_atlas/images/case_AABG/3_Examination_with_endocervical_speculum.jpg") == "endocervical speculum"
     with pytest.raises(ValueError):
         case_of("annocerv/images/unknown.jpg")
+
+
+def test_label_tools_commands(tmp_path, shared_data):
+    from PIL import Image
+
+    from cervix_unet.cli import main
+    from tests.conftest import EXAMPLES
+
+    assert main(["labels", "grid", str(EXAMPLES[0]), "--out", str(tmp_path / "grid.png")]) == 0
+    assert Image.open(tmp_path / "grid.png").size == (576, 384)
+    assert main(["labels", "sheet", "--labels", str(LABELS), "--data", str(shared_data), "--confidence", "high",
+                 "--per-sheet", "30", "--out", str(tmp_path / "sheets")]) == 0
+    assert len(list((tmp_path / "sheets").glob("*.png"))) == 2  # 57 high-confidence labels
+    report = tmp_path / "REPORT.md"
+    assert main(["labels", "report", "--labels", str(LABELS), "--data", str(shared_data), "--out", str(report)]) == 0
+    assert "513 images" in report.read_text() and (tmp_path / "report_sample.jpg").exists()
+
+
+def test_propose_gives_a_reviewable_polygon(capsys):
+    from cervix_unet.cli import main
+    from tests.conftest import EXAMPLES, WEIGHTS
+
+    assert main(["labels", "propose", str(EXAMPLES[0]), "--weights", str(WEIGHTS)]) == 0
+    proposal = json.loads(capsys.readouterr().out)[str(EXAMPLES[0])]
+    assert proposal["origin"] == "proposed" and proposal["reviewed"] is False
+    assert validate_label("p", proposal) == []
+    assert len(proposal["polygons"]) == 1 and 3 <= len(proposal["polygons"][0]) <= 40

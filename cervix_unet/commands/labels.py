@@ -49,6 +49,15 @@ def check(labels_dir: str, data_root: str | None) -> list[str]:
     return problems
 
 
+def outlined(keys: list[str], labels: dict, data_root: str) -> list[tuple[Image.Image, str]]:
+    """Each image with its label outline drawn over it, and a caption, for a contact sheet."""
+    items = []
+    for key in keys:
+        with Image.open(Path(data_root) / key) as im:
+            items.append((draw_polygons(im, labels[key]["polygons"]), label_caption(key, labels[key])))
+    return items
+
+
 def sheets(labels_dir: str, data_root: str, out: Path, confidence: str | None, per_sheet: int) -> list[Path]:
     """Contact sheets of label outlines over their images, low confidence first."""
     labels = load_labels(labels_dir)
@@ -58,12 +67,8 @@ def sheets(labels_dir: str, data_root: str, out: Path, confidence: str | None, p
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for start in range(0, len(keys), per_sheet):
-        items = []
-        for key in keys[start:start + per_sheet]:
-            with Image.open(Path(data_root) / key) as im:
-                items.append((draw_polygons(im, labels[key]["polygons"]), label_caption(key, labels[key])))
         path = out / f"sheet_{start // per_sheet:03d}.png"
-        contact_sheet(items, columns=6, thumb_width=300).save(path)
+        contact_sheet(outlined(keys[start:start + per_sheet], labels, data_root), columns=6, thumb_width=300).save(path)
         written.append(path)
     return written
 
@@ -106,11 +111,8 @@ def report(labels_dir: str, data_root: str, out: Path) -> None:
     out.write_text("\n".join(lines))
     rng = random.Random(0)
     sample = rng.sample(sorted(k for k in labels if k.startswith("annocerv/")), 24)
-    items = []
-    for key in sample:
-        with Image.open(Path(data_root) / key) as im:
-            items.append((draw_polygons(im, labels[key]["polygons"]), label_caption(key, labels[key])))
-    contact_sheet(items, columns=6, thumb_width=240).save(out.parent / "report_sample.jpg", quality=85)
+    contact_sheet(outlined(sample, labels, data_root), columns=6, thumb_width=240).save(
+        out.parent / "report_sample.jpg", quality=85)
 
 
 def propose(images: list[str], weights: str) -> dict:
