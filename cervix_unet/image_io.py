@@ -153,7 +153,7 @@ def decode_image(source: ImageInput, max_pixels: int = MAX_PIXELS,
             return fast, full_size
     try:
         im = opened
-        if reduction > 1 and im.format == "JPEG":
+        if reduction > 1 and im.format == "JPEG" and data is not None:  # never alter a caller's image
             im.draft("RGB", (im.size[0] // reduction, im.size[1] // reduction))
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
