@@ -277,7 +277,6 @@ def bar_chart(report: dict, path: Path) -> None:
     backends = list(report["pipeline"])
     photos = [k for k in report["pipeline"][backends[0]] if k != "mask_dice_vs_torch_fp32"]
     stages = list(report["pipeline"][backends[0]][photos[0]]["stages"])[:-1]  # encoding shown apart
-    labels, left = [], None
     rows = [(b, p) for b in backends for p in photos]
     left = np.zeros(len(rows))
     for stage in stages:

@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == chosen:  # import only the module that runs (keeps `--help` and predict fast)
             module = importlib.import_module(module_name)
             module.add_arguments(p)
-            p.set_defaults(run=getattr(module, "run", None) or getattr(module, "main_args"))
+            p.set_defaults(run=module.run)
     args = parser.parse_args(argv)
     return int(args.run(args) or 0)
 
