@@ -160,7 +160,8 @@ class Segmenter:
         """Load ``CervixUNet.from_pretrained(weights)`` (a folder or a Hub id) and wrap it."""
         model = CervixUNet.from_pretrained(weights)
         onnx_path = Path(weights) / ONNX_FILE
-        if not onnx_path.is_file():
+        wants_onnx = backend == "onnx" or (backend == "auto" and not cpu_has_fast_bf16())
+        if not (wants_onnx and onnx_path.is_file()):
             onnx_path = None
         elif not onnx_matches_weights(onnx_path, Path(weights) / "model.safetensors"):
             warnings.warn(f"{onnx_path} was not exported from these weights; ignoring it "
