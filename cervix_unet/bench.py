@@ -99,12 +99,19 @@ def network_runners(model: CervixUNet, onnx_path: Path, size: int, compile_too: 
     runners["TorchScript (frozen, optimize_for_inference)"] = torchscript
     if compile_too:
         compiled = torch.compile(copy.deepcopy(model).eval())
+        compiled_bf16 = torch.compile(copy.deepcopy(model).eval().to(torch.bfloat16).to(memory_format=torch.channels_last))
 
         def torch_compiled(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
                 return compiled(torch.from_numpy(batch)).numpy()
 
-        runners["torch.compile (inductor)"] = torch_compiled
+        def torch_compiled_bf16(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                x = torch.from_numpy(batch).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+                return compiled_bf16(x).float().numpy()
+
+        runners["torch.compile (inductor, fp32)"] = torch_compiled
+        runners["torch.compile (inductor, bf16, channels-last)"] = torch_compiled_bf16
     runners["ONNX Runtime (fp32)"] = OnnxBackend(onnx_path)
     return runners
 
