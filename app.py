@@ -31,8 +31,7 @@ import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cervix_unet import InvalidImageError, Segmenter, SegmentOptions, to_png  # noqa: E402
-from cervix_unet.pipeline import SegmentationResult  # noqa: E402
+from cervix_unet import InvalidImageError, SegmentationResult, Segmenter, SegmentOptions, to_png  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 WEIGHTS = Path(os.environ.get("CERVIX_UNET_WEIGHTS", ROOT / "weights"))
