@@ -1,6 +1,6 @@
 """Run the network on a batch: PyTorch (source of truth) or ONNX Runtime (an exported copy).
 
-Both take float32 NCHW RGB in [0, 1] as numpy and return float32 logits as numpy.
+Each takes float32 NCHW RGB in [0, 1] as numpy and returns float32 logits as numpy.
 """
 from __future__ import annotations
 
@@ -51,9 +51,8 @@ class TorchBackend:
 
 
 class OnnxBackend:
-    """ONNX Runtime on the CPU, on a model written by :func:`cervix_unet.export.export_onnx`."""
-
-    name = "onnxruntime"
+    """ONNX Runtime on the CPU, on a model written by ``cervix-unet export`` (float32, or
+    8-bit: the ``precision`` in the file's metadata names the backend)."""
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         import onnxruntime as ort
@@ -63,6 +62,8 @@ class OnnxBackend:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        precision = self.session.get_modelmeta().custom_metadata_map.get("precision", "fp32")
+        self.name = "onnxruntime-int8" if precision == "int8" else "onnxruntime"
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]

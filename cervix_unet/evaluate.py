@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="../shared/data", help="folder the label keys are relative to")
     parser.add_argument("--labels", default="labels", help="folder of label files (and split.json)")
     parser.add_argument("--split", default="val", help="val, train or all (the labelled images to score)")
-    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "torch-bf16", "onnx"])
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "torch-bf16", "onnx", "onnx-int8"])
     parser.add_argument("--threshold", type=float, default=SegmentOptions.threshold)
     parser.add_argument("--out", default="reports/evaluation", help="report folder")
     parser.add_argument("--worst", type=int, default=12, help="images on the worst-case sheet")

@@ -1,21 +1,32 @@
-"""`cervix-unet export`: write ``model.onnx`` beside the safetensors weights and check it.
+"""`cervix-unet export`: write ``model.onnx`` and ``model.int8.onnx`` beside the safetensors
+weights, and check both against PyTorch.
 
-The PyTorch model stays the source of truth; the ONNX copy is made from it and must give the
-same logits within ``ATOL`` (checked here on random and real inputs, and in the tests).
+The PyTorch model stays the source of truth. ``model.onnx`` is a float32 copy that must give
+the same logits within ``ATOL``. ``model.int8.onnx`` is that copy quantised to 8 bits (static,
+calibrated on training-split photos, never on validation ones): ~1.6x faster than float32 on
+CPUs without native bfloat16, and accepted only if its masks agree with PyTorch float32 on the
+validation photos at a mean Dice of at least ``INT8_MEAN_DICE`` (and ``INT8_MIN_DICE`` for each).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
+from tqdm import tqdm
 
 from .backends import OnnxBackend, TorchBackend
 from .model import CervixUNet
-from .pipeline import ONNX_FILE, WEIGHTS_HASH_KEY, file_sha256
+from .pipeline import INT8_ONNX_FILE, ONNX_FILE, WEIGHTS_HASH_KEY, file_sha256
+from .preprocess import resize_rgb, to_batch
 
-ATOL = 1e-3  # max abs difference of logits, ONNX Runtime vs PyTorch fp32
+ATOL = 1e-3  # max abs difference of logits, ONNX Runtime fp32 vs PyTorch fp32
+INT8_MEAN_DICE = 0.99  # int8 vs PyTorch fp32 masks at the network's size, mean over validation photos
+INT8_MIN_DICE = 0.97  # ... and for every single photo
 
 
 def export_onnx(model: CervixUNet, path: str | Path, weights_file: str | Path | None = None) -> Path:
@@ -24,22 +35,81 @@ def export_onnx(model: CervixUNet, path: str | Path, weights_file: str | Path | 
     With ``weights_file`` the SHA-256 of those safetensors is stored in the ONNX metadata, so
     that a stale export is never used for newer weights (see ``Segmenter.from_pretrained``).
     """
-    import onnx
-
     model = model.eval()
     example = torch.rand(1, 3, model.input_size, model.input_size)
     torch.onnx.export(model, (example,), str(path), input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
                                     "logits": {0: "batch", 2: "height", 3: "width"}},
                       opset_version=17, dynamo=False)
+    _add_metadata(path, {"input_size": str(model.input_size), "source": "cervix-unet export", "precision": "fp32"},
+                  weights_file)
+    return Path(path)
+
+
+def quantize_int8(onnx_path: str | Path, out_path: str | Path, calibration: list[np.ndarray],
+                  weights_file: str | Path | None = None) -> Path:
+    """Static 8-bit quantisation of an fp32 export: per-channel int8 weights, uint8 activations
+    with ranges from ``calibration`` batches (min-max), QLinearConv operators.
+
+    ``reduce_range`` keeps weights to 7 bits: x86 CPUs without VNNI multiply u8 x s8 pairs into a
+    saturating 16-bit sum (VPMADDUBSW), which with full-range weights cost masks up to 0.12 Dice
+    (measured); with 7 bits the masks agree with fp32 at a mean Dice of ~0.997 at the same speed.
+    """
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(calibration)
+
+        def get_next(self) -> dict | None:
+            batch = next(self.batches, None)
+            return None if batch is None else {"image": batch}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(out_path), Reader(), quant_format=QuantFormat.QOperator,
+                        per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+    _add_metadata(out_path, {"source": "cervix-unet export (static int8 quantisation)", "precision": "int8",
+                             "calibration": f"{len(calibration)} training-split photos, min-max"}, weights_file)
+    return Path(out_path)
+
+
+def _add_metadata(path: str | Path, meta: dict[str, str], weights_file: str | Path | None) -> None:
+    import onnx
+
     proto = onnx.load(str(path))
-    meta = {"input_size": str(model.input_size), "source": "cervix-unet export"}
     if weights_file:
-        meta[WEIGHTS_HASH_KEY] = file_sha256(weights_file)
-    for key, value in meta.items():
+        meta = {**meta, WEIGHTS_HASH_KEY: file_sha256(weights_file)}
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in meta]  # the quantiser copies fp32's
+    del proto.metadata_props[:]
+    for key, value in [*kept, *meta.items()]:
         proto.metadata_props.add(key=key, value=value)
     onnx.save(proto, str(path))
-    return Path(path)
+
+
+def photo_batches(paths: list[Path], size: int) -> list[np.ndarray]:
+    """Photos as network input batches (whole frame resized to ``size``, as the pipeline does)."""
+    batches = []
+    for path in tqdm(paths, desc="reading photos", unit="photo", leave=False):
+        with Image.open(path) as im:
+            batches.append(to_batch(resize_rgb(np.asarray(im.convert("RGB")), size)))
+    return batches
+
+
+def split_photos(data_root: str | Path, labels_dir: str | Path, split: str, count: int = 0) -> list[Path]:
+    """Up to ``count`` labelled photos of one split (all with 0), spread evenly over the sorted keys."""
+    from .labels import load_labels
+    from .split import keys_in
+
+    groups = json.loads((Path(labels_dir) / "split.json").read_text())[split]
+    keys = keys_in(load_labels(labels_dir), groups)
+    if count and count < len(keys):
+        keys = [keys[i] for i in np.linspace(0, len(keys) - 1, count).round().astype(int)]
+    return [Path(data_root) / k for k in keys]
 
 
 def max_difference(model: CervixUNet, onnx_path: str | Path, batches: list[np.ndarray]) -> float:
@@ -48,15 +118,43 @@ def max_difference(model: CervixUNet, onnx_path: str | Path, batches: list[np.nd
     return max(float(np.abs(reference(b) - candidate(b)).max()) for b in batches)
 
 
+def mask_agreement(model: CervixUNet, onnx_path: str | Path, batches: list[np.ndarray]) -> np.ndarray:
+    """Dice between PyTorch fp32 and ONNX masks (logit > 0) at the network's size, per batch."""
+    reference, candidate = TorchBackend(model), OnnxBackend(onnx_path)
+    dice = []
+    for b in batches:
+        a, c = reference(b) > 0, candidate(b) > 0
+        denom = a.sum() + c.sum()
+        dice.append(1.0 if denom == 0 else 2 * (a & c).sum() / denom)
+    return np.array(dice)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", default="weights", help="folder with model.safetensors; model.onnx is written there")
+    parser.add_argument("--weights", default="weights", help="folder with model.safetensors; the exports are written there")
+    parser.add_argument("--data", default="../shared/data", help="folder the label keys are relative to (calibration)")
+    parser.add_argument("--labels", default="labels", help="folder of label files and split.json")
+    parser.add_argument("--calibration", type=int, default=64, help="training-split photos to calibrate int8 on")
+    parser.add_argument("--no-int8", action="store_true", help="write only the float32 export")
 
 
 def run(args: argparse.Namespace) -> int:
-    model = CervixUNet.from_pretrained(args.weights)
-    path = export_onnx(model, Path(args.weights) / ONNX_FILE, Path(args.weights) / "model.safetensors")
+    weights = Path(args.weights)
+    model = CervixUNet.from_pretrained(weights)
+    path = export_onnx(model, weights / ONNX_FILE, weights / "model.safetensors")
     rng = np.random.default_rng(0)
     s = model.input_size
     diff = max_difference(model, path, [rng.random((1, 3, s, s), np.float32), rng.random((2, 3, 2 * s, s), np.float32)])
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); max |logit difference| vs PyTorch {diff:.2e} (tolerance {ATOL})")
-    return 0 if diff <= ATOL else 1
+    ok = diff <= ATOL
+    if args.no_int8:
+        return 0 if ok else 1
+    calibration = photo_batches(split_photos(args.data, args.labels, "train", args.calibration), s)
+    int8 = quantize_int8(path, weights / INT8_ONNX_FILE, calibration, weights / "model.safetensors")
+    dice = mask_agreement(model, int8, photo_batches(split_photos(args.data, args.labels, "val"), s))
+    int8_ok = dice.mean() >= INT8_MEAN_DICE and dice.min() >= INT8_MIN_DICE
+    print(f"wrote {int8} ({int8.stat().st_size / 1e6:.1f} MB); masks vs PyTorch fp32 on {len(dice)} validation photos: "
+          f"Dice mean {dice.mean():.4f}, min {dice.min():.4f} (tolerance mean >= {INT8_MEAN_DICE}, min >= {INT8_MIN_DICE})")
+    if not int8_ok:
+        int8.unlink()
+        print(f"removed {int8}: outside tolerance")
+    return 0 if ok and int8_ok else 1

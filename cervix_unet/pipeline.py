@@ -28,10 +28,11 @@ from .crop import Box, crop, expand_box, mask_box, scale_box
 from .image_io import MAX_PIXELS, ImageInput, decode_image
 from .model import CervixUNet
 from .postprocess import clean_probability
-from .preprocess import resize_rgb, to_tensor
+from .preprocess import resize_rgb, to_batch
 from .render import overlay
 
-ONNX_FILE = "model.onnx"
+ONNX_FILE = "model.onnx"  # float32 export (cervix-unet export)
+INT8_ONNX_FILE = "model.int8.onnx"  # its 8-bit quantisation
 WEIGHTS_HASH_KEY = "weights_sha256"
 DEFAULT_MAX_SIDE = 1000  # camera-sized JPEGs are decoded at 1/2-1/8 scale, keeping >= 1000 px
 
@@ -51,6 +52,19 @@ def onnx_matches_weights(onnx_path: Path, weights_file: Path) -> bool:
 
     meta = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
     return meta.get(WEIGHTS_HASH_KEY) == file_sha256(weights_file)
+
+
+def current_export(folder: Path, name: str) -> Path | None:
+    """``folder / name`` if it exists and was exported from ``folder``'s weights; a stale export
+    is ignored with a warning."""
+    path = folder / name
+    if not path.is_file():
+        return None
+    if not onnx_matches_weights(path, folder / "model.safetensors"):
+        warnings.warn(f"{path} was not exported from these weights; ignoring it "
+                      "(run `cervix-unet export` again)", stacklevel=3)
+        return None
+    return path
 
 
 @dataclass(frozen=True)
@@ -123,10 +137,10 @@ class SegmentationResult:
 class Segmenter:
     """The model loaded once, and the pipeline around it. Call it on each photo.
 
-    ``backend`` is "torch" (fp32), "torch-bf16", "onnx" or "auto": the fastest that the
-    benchmark (``cervix-unet bench``) found correct here, i.e. bfloat16 PyTorch on CPUs with
-    native bf16 (AMX / AVX512-BF16), else ONNX Runtime when ``model.onnx`` is present, else
-    PyTorch fp32.
+    ``backend`` is "torch" (fp32), "torch-bf16", "onnx", "onnx-int8" or "auto": the fastest
+    that the benchmark (``cervix-unet bench``) found correct here, i.e. bfloat16 PyTorch on CPUs
+    with native bf16 (AMX / AVX512-BF16); else ONNX Runtime on the 8-bit export, or on the
+    float32 one, when present and made from these weights; else PyTorch fp32.
 
     ``max_side``: a JPEG whose long side is at least twice this is decoded at a reduced scale
     (1/2, 1/4, 1/8) inside the decoder, keeping at least ``max_side`` pixels; all outputs are
@@ -146,7 +160,7 @@ class Segmenter:
                 backend = "torch-bf16"
             else:
                 backend = "onnx" if onnx_path and Path(onnx_path).is_file() else "torch"
-        if backend == "onnx":
+        if backend in ("onnx", "onnx-int8"):  # the file decides the precision
             if not onnx_path or not Path(onnx_path).is_file():
                 raise FileNotFoundError(f"no ONNX model at {onnx_path}; run `cervix-unet export` first")
             self.backend = OnnxBackend(onnx_path)
@@ -157,21 +171,23 @@ class Segmenter:
 
     @classmethod
     def from_pretrained(cls, weights: str | Path = "weights", backend: str = "auto", **kwargs) -> Segmenter:
-        """Load ``CervixUNet.from_pretrained(weights)`` (a folder or a Hub id) and wrap it."""
+        """Load ``CervixUNet.from_pretrained(weights)`` (a folder or a Hub id) and wrap it; the
+        ONNX exports are looked for in a local folder and used only if made from these weights."""
         model = CervixUNet.from_pretrained(weights)
-        onnx_path = Path(weights) / ONNX_FILE
-        wants_onnx = backend == "onnx" or (backend == "auto" and not cpu_has_fast_bf16())
-        if not (wants_onnx and onnx_path.is_file()):
-            onnx_path = None
-        elif not onnx_matches_weights(onnx_path, Path(weights) / "model.safetensors"):
-            warnings.warn(f"{onnx_path} was not exported from these weights; ignoring it "
-                          "(run `cervix-unet export` again)", stacklevel=2)
-            onnx_path = None
+        folder, onnx_path = Path(weights), None
+        if backend == "auto" and not cpu_has_fast_bf16():
+            onnx_path = current_export(folder, INT8_ONNX_FILE) or current_export(folder, ONNX_FILE)
+        elif backend in ("onnx", "onnx-int8"):
+            name = INT8_ONNX_FILE if backend == "onnx-int8" else ONNX_FILE
+            onnx_path = current_export(folder, name)
+            if onnx_path is None:
+                raise FileNotFoundError(f"no {name} exported from the weights in {folder}; "
+                                        f"run `cervix-unet export --weights {folder}`")
         return cls(model, backend=backend, onnx_path=onnx_path, **kwargs)
 
     def probability(self, small: np.ndarray) -> np.ndarray:
         """The network's cervix probability for an RGB uint8 image already at the working size."""
-        logits = self.backend(to_tensor(small).numpy())[0, 0]
+        logits = self.backend(to_batch(small))[0, 0]
         return 1.0 / (1.0 + np.exp(-logits, dtype=np.float32))
 
     def __call__(self, source: ImageInput, options: SegmentOptions | None = None, **overrides) -> SegmentationResult:

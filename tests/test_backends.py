@@ -1,13 +1,17 @@
-"""Every backend gives PyTorch fp32's answer: ONNX export within tolerance, bf16 masks agree."""
+"""Every backend gives PyTorch fp32's answer: the ONNX export within tolerance, bf16 and int8
+masks agree; stale or missing exports are never used silently."""
+import shutil
+
 import numpy as np
 import pytest
 
 from cervix_unet import CervixUNet, Segmenter
 from cervix_unet.backends import cpu_has_fast_bf16
-from cervix_unet.export import ATOL, export_onnx, max_difference
+from cervix_unet.export import (ATOL, INT8_MEAN_DICE, INT8_MIN_DICE, export_onnx, mask_agreement, max_difference,
+                                photo_batches, quantize_int8)
 from cervix_unet.metrics import mask_metrics
-from cervix_unet.pipeline import ONNX_FILE
-from tests.conftest import WEIGHTS
+from cervix_unet.pipeline import INT8_ONNX_FILE, ONNX_FILE, onnx_matches_weights
+from tests.conftest import EXAMPLES, WEIGHTS
 
 
 @pytest.fixture(scope="module")
@@ -17,9 +21,12 @@ def model():
 
 @pytest.fixture(scope="module")
 def onnx_dir(model, tmp_path_factory):
+    """The shipped weights exported afresh: float32, and int8 calibrated on the example photos."""
     folder = tmp_path_factory.mktemp("onnx")
     model.save_pretrained(folder)
     export_onnx(model, folder / ONNX_FILE, folder / "model.safetensors")
+    quantize_int8(folder / ONNX_FILE, folder / INT8_ONNX_FILE, photo_batches(EXAMPLES, model.input_size),
+                  folder / "model.safetensors")
     return folder
 
 
@@ -30,37 +37,51 @@ def test_onnx_matches_pytorch_within_tolerance(model, onnx_dir):
     assert max_difference(model, onnx_dir / ONNX_FILE, batches) <= ATOL
 
 
-def test_shipped_onnx_is_current():
-    onnx_path = WEIGHTS / ONNX_FILE
-    if onnx_path.exists():
-        from cervix_unet.pipeline import onnx_matches_weights
-
-        assert onnx_matches_weights(onnx_path, WEIGHTS / "model.safetensors")
+@pytest.mark.parametrize("name", [ONNX_FILE, INT8_ONNX_FILE])
+def test_shipped_exports_are_current(name):
+    assert onnx_matches_weights(WEIGHTS / name, WEIGHTS / "model.safetensors")
 
 
-@pytest.mark.parametrize("backend", ["onnx", "torch-bf16"])
-def test_backend_masks_agree_with_fp32(onnx_dir, example_paths, backend):
+def test_shipped_int8_masks_agree_with_fp32(model, shared_data):
+    """The tolerance `cervix-unet export` enforces, on photos it was not calibrated on."""
+    from cervix_unet.export import split_photos
+
+    dice = mask_agreement(model, WEIGHTS / INT8_ONNX_FILE, photo_batches(split_photos(shared_data, WEIGHTS.parent / "labels", "val", 24), model.input_size))
+    assert dice.mean() >= INT8_MEAN_DICE and dice.min() >= INT8_MIN_DICE
+
+
+@pytest.mark.parametrize("backend,min_dice", [("onnx", 0.99), ("onnx-int8", 0.97), ("torch-bf16", 0.99)])
+def test_backend_masks_agree_with_fp32(onnx_dir, example_paths, backend, min_dice):
     reference = Segmenter.from_pretrained(onnx_dir, backend="torch")
     candidate = Segmenter.from_pretrained(onnx_dir, backend=backend)
     for path in example_paths:
         a, b = reference(path), candidate(path)
-        assert mask_metrics(a.mask, b.mask)["dice"] >= 0.99
+        assert mask_metrics(a.mask, b.mask)["dice"] >= min_dice
         assert abs(a.confidence - b.confidence) < 0.02
 
 
-def test_auto_picks_bf16_or_onnx(onnx_dir):
+def test_auto_picks_bf16_else_int8(onnx_dir):
     seg = Segmenter.from_pretrained(onnx_dir)
-    assert seg.backend.name == ("torch-bf16" if cpu_has_fast_bf16() else "onnxruntime")
+    assert seg.backend.name == ("torch-bf16" if cpu_has_fast_bf16() else "onnxruntime-int8")
 
 
-def test_stale_onnx_is_ignored(model, onnx_dir, tmp_path, monkeypatch):
-    import shutil
+def test_auto_falls_back_to_fp32_onnx(onnx_dir, tmp_path, monkeypatch):
+    import cervix_unet.pipeline
 
+    monkeypatch.setattr(cervix_unet.pipeline, "cpu_has_fast_bf16", lambda: False)
+    shutil.copytree(onnx_dir, tmp_path / "w")
+    (tmp_path / "w" / INT8_ONNX_FILE).unlink()
+    assert Segmenter.from_pretrained(tmp_path / "w").backend.name == "onnxruntime"
+
+
+def test_stale_exports_are_ignored(model, onnx_dir, tmp_path, monkeypatch):
     import cervix_unet.pipeline
 
     monkeypatch.setattr(cervix_unet.pipeline, "cpu_has_fast_bf16", lambda: False)  # auto would pick ONNX
     shutil.copytree(onnx_dir, tmp_path / "w")
-    CervixUNet(input_size=model.input_size).save_pretrained(tmp_path / "w")  # new weights, old export
+    CervixUNet(input_size=model.input_size).save_pretrained(tmp_path / "w")  # new weights, old exports
     with pytest.warns(UserWarning, match="not exported from these weights"):
         seg = Segmenter.from_pretrained(tmp_path / "w", backend="auto")
     assert seg.backend.name == "torch"
+    with pytest.warns(UserWarning), pytest.raises(FileNotFoundError, match="run `cervix-unet export"):
+        Segmenter.from_pretrained(tmp_path / "w", backend="onnx-int8")

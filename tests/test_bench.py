@@ -16,7 +16,8 @@ def test_bench_writes_its_reports(tmp_path):
     assert main(["bench", "--weights", str(WEIGHTS), "--repeat", "2", "--warmup", "1", "--out", str(out)]) == 0
     report = json.loads((out / "bench.json").read_text())
     assert set(report["network"]) == {"128", "256"}
-    assert {"torch", "torch-bf16", "onnx"} <= set(report["pipeline"])
+    assert {"torch", "onnx", "onnx-int8"} <= set(report["pipeline"])
+    assert ("torch-bf16" in report["pipeline"]) == report["machine"]["bf16_native"]
     assert all(run["mask_dice_vs_torch_fp32"] >= 0.99 for run in report["pipeline"].values())
     assert {"pipeline_over_fastest_bare_network", "pipeline_576x384_ms", "4000x3000_over_576x384"} <= set(report["targets"])
     assert "| decode |" in (out / "bench.md").read_text() and (out / "bench.png").stat().st_size > 10_000

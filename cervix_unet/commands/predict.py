@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--weights", default="weights", help="model folder or Hub id")
-    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "torch-bf16", "onnx"])
+    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "torch-bf16", "onnx", "onnx-int8"])
     parser.add_argument("--threshold", type=float, default=SegmentOptions.threshold)
     parser.add_argument("--margin", type=float, default=SegmentOptions.margin)
     parser.add_argument("--crop-mode", default=SegmentOptions.crop_mode, choices=["box", "masked"])
