@@ -10,6 +10,7 @@ validation photos at a mean Dice of at least ``INT8_MEAN_DICE`` (and ``INT8_MIN_
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 from pathlib import Path
@@ -67,7 +68,8 @@ def quantize_int8(onnx_path: str | Path, out_path: str | Path, calibration: list
             batch = next(self.batches, None)
             return None if batch is None else {"image": batch}
 
-    with tempfile.TemporaryDirectory() as tmp:
+    onnx_path, out_path = Path(onnx_path).resolve(), Path(out_path).resolve()
+    with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):  # its scratch files land in tmp
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(out_path), Reader(), quant_format=QuantFormat.QOperator,

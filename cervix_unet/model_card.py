@@ -128,11 +128,10 @@ def format_speed(bench: dict) -> str:
         photos = [k for k in runs if k != "mask_dice_vs_torch_fp32"]
         lines.append(f"- pipeline, backend `{backend}`: " + "; ".join(
             f"{p} {runs[p]['end_to_end']['median']:.1f} ms" for p in photos))
-    lines.append("\nReproduce: `cervix-unet bench --weights weights`.")
     return "\n".join(lines)
 
 
-def build_card(model, metrics: dict | None, bench: dict | None, training: str, limits: str,
+def build_card(model, metrics: dict | None, benches: list[dict], training: str, limits: str,
                train_images: int, val_images: int, metrics_int8: dict | None = None) -> ModelCard:
     info = model._hub_mixin_info.model_card_data
     data = ModelCardData(library_name="cervix-unet", license="mit", tags=list(info.tags or []),
@@ -142,7 +141,8 @@ def build_card(model, metrics: dict | None, bench: dict | None, training: str, l
         data, template_str=TEMPLATE, parameters=f"{sum(p.numel() for p in model.parameters()):,}",
         size=model.input_size, train_images=train_images, val_images=val_images, training=training,
         metrics=format_metrics(metrics) if metrics else "Not measured yet.",
-        speed=format_speed(bench) if bench else "Not measured yet.", limits=limits,
+        speed="\n\n".join(format_speed(b) for b in benches) + "\n\nReproduce: `cervix-unet bench --weights weights`."
+        if benches else "Not measured yet.", limits=limits,
         int8=format_int8(metrics, metrics_int8))
 
 
@@ -150,7 +150,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default="weights")
     parser.add_argument("--evaluation", default="reports/val/summary.json")
     parser.add_argument("--evaluation-int8", default="reports/val_int8/summary.json")
-    parser.add_argument("--bench", default="reports/bench/bench.json")
+    parser.add_argument("--bench", nargs="+", default=["reports/bench/bench.json", "reports/bench_xeon/bench.json"],
+                        help="benchmark reports, one per machine")
     parser.add_argument("--training", default="reports/training.md", help="Markdown paragraph on the training run")
     parser.add_argument("--limits", default="reports/limits.md", help="Markdown on failure modes seen")
     parser.add_argument("--labels", default="labels")
@@ -168,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
     model = CervixUNet.from_pretrained(args.weights)
     labels = load_labels(args.labels)
     split = json.loads((Path(args.labels) / "split.json").read_text())
-    card = build_card(model, read(args.evaluation), read(args.bench), read(args.training, str) or "",
+    benches = [b for b in map(read, args.bench) if b]
+    card = build_card(model, read(args.evaluation), benches, read(args.training, str) or "",
                       read(args.limits, str) or "", len(keys_in(labels, split["train"])), len(keys_in(labels, split["val"])),
                       read(args.evaluation_int8))
     card.save(Path(args.weights) / "README.md")
