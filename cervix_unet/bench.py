@@ -26,9 +26,10 @@ import torch
 from PIL import Image
 
 from .backends import OnnxBackend, TorchBackend, cpu_has_fast_bf16, default_threads
+from .image_io import decode_image
+from .metrics import dice
 from .model import CervixUNet
 from .pipeline import DEFAULT_MAX_SIDE, INT8_ONNX_FILE, ONNX_FILE, Segmenter, current_export
-from .image_io import decode_image
 from .preprocess import resize_rgb, to_batch
 from .render import to_png
 
@@ -42,7 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="reports/bench")
 
 
-INT8_LABEL = "ONNX Runtime (int8, static quantisation)"
+# the pipeline's backends by their rows in the bare-network table
+BACKEND_LABELS = {"torch": "PyTorch tuned (fp32, channels-last, inference mode)",
+                  "torch-bf16": "PyTorch bf16 (bf16 weights, channels-last)",
+                  "onnx": "ONNX Runtime (fp32)", "onnx-int8": "ONNX Runtime (int8, static quantisation)"}
 
 
 def timed(fn: Callable[[], object], repeat: int, warmup: int) -> dict[str, float]:
@@ -92,8 +96,8 @@ def network_runners(model: CervixUNet, onnx_path: Path, int8_path: Path, size: i
             return eager(torch.from_numpy(batch)).numpy()
 
     runners = {"PyTorch eager (fp32, NCHW)": torch_eager,
-               "PyTorch tuned (fp32, channels-last, inference mode)": TorchBackend(copy.deepcopy(model)),
-               "PyTorch bf16 (bf16 weights, channels-last)": TorchBackend(copy.deepcopy(model), bf16=True)}
+               BACKEND_LABELS["torch"]: TorchBackend(copy.deepcopy(model)),
+               BACKEND_LABELS["torch-bf16"]: TorchBackend(copy.deepcopy(model), bf16=True)}
     example = torch.rand(1, 3, size, size)
     with torch.inference_mode():
         scripted = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(copy.deepcopy(model).eval(), example)))
@@ -118,8 +122,8 @@ def network_runners(model: CervixUNet, onnx_path: Path, int8_path: Path, size: i
 
         runners["torch.compile (inductor, fp32)"] = torch_compiled
         runners["torch.compile (inductor, bf16, channels-last)"] = torch_compiled_bf16
-    runners["ONNX Runtime (fp32)"] = OnnxBackend(onnx_path)
-    runners[INT8_LABEL] = OnnxBackend(int8_path)
+    runners[BACKEND_LABELS["onnx"]] = OnnxBackend(onnx_path)
+    runners[BACKEND_LABELS["onnx-int8"]] = OnnxBackend(int8_path)
     return runners
 
 
@@ -171,12 +175,7 @@ def interleaved(segmenter: Segmenter, data: bytes, repeat: int, warmup: int) -> 
 
 def lowest_mask_dice(reference: Segmenter, candidate: Segmenter, photos: list[Path]) -> float:
     """Lowest Dice between two segmenters' masks over ``photos`` (correctness of a backend)."""
-    worst = 1.0
-    for photo in photos:
-        a, b = reference(photo).mask, candidate(photo).mask
-        denom = a.sum() + b.sum()
-        worst = min(worst, 1.0 if denom == 0 else 2 * (a & b).sum() / denom)
-    return float(worst)
+    return min(dice(reference(photo).mask, candidate(photo).mask) for photo in photos)
 
 
 def bench(args: argparse.Namespace) -> dict:
@@ -234,11 +233,6 @@ def bench(args: argparse.Namespace) -> dict:
 
 
 KERAS_128_MS = 78.0  # the original Keras network at 128x128 on this kind of machine (issue 7)
-
-
-BACKEND_LABELS = {"torch": "PyTorch tuned (fp32, channels-last, inference mode)",
-                  "torch-bf16": "PyTorch bf16 (bf16 weights, channels-last)",
-                  "onnx": "ONNX Runtime (fp32)", "onnx-int8": INT8_LABEL}
 
 
 def targets(report: dict, default_backend: str, size: int) -> dict:

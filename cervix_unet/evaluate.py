@@ -21,7 +21,7 @@ from .labels import label_mask, load_labels
 from .metrics import mask_metrics
 from .pipeline import Segmenter, SegmentOptions
 from .render import overlay
-from .split import keys_in, view_of
+from .split import select_keys, view_of
 
 METRICS = ["dice", "iou", "hd95", "hd95_fraction", "box_iou"]
 
@@ -36,14 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="reports/evaluation", help="report folder")
     parser.add_argument("--worst", type=int, default=12, help="images on the worst-case sheet")
     parser.add_argument("--limit", type=int, default=0, help="score only the first N images (smoke tests)")
-
-
-def select_keys(labels: dict, labels_dir: str | Path, split: str) -> list[str]:
-    """The label keys of one split (``all``: every labelled image)."""
-    if split == "all":
-        return sorted(labels)
-    groups = json.loads((Path(labels_dir) / "split.json").read_text())[split]
-    return keys_in(labels, groups)
 
 
 def summarise(rows: list[dict]) -> dict:

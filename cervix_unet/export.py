@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import tempfile
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .backends import OnnxBackend, TorchBackend
+from .metrics import dice
 from .model import CervixUNet
 from .pipeline import INT8_ONNX_FILE, ONNX_FILE, WEIGHTS_HASH_KEY, file_sha256
 from .preprocess import resize_rgb, to_batch
@@ -105,10 +105,9 @@ def photo_batches(paths: list[Path], size: int) -> list[np.ndarray]:
 def split_photos(data_root: str | Path, labels_dir: str | Path, split: str, count: int = 0) -> list[Path]:
     """Up to ``count`` labelled photos of one split (all with 0), spread evenly over the sorted keys."""
     from .labels import load_labels
-    from .split import keys_in
+    from .split import select_keys
 
-    groups = json.loads((Path(labels_dir) / "split.json").read_text())[split]
-    keys = keys_in(load_labels(labels_dir), groups)
+    keys = select_keys(load_labels(labels_dir), labels_dir, split)
     if count and count < len(keys):
         keys = [keys[i] for i in np.linspace(0, len(keys) - 1, count).round().astype(int)]
     return [Path(data_root) / k for k in keys]
@@ -123,12 +122,7 @@ def max_difference(model: CervixUNet, onnx_path: str | Path, batches: list[np.nd
 def mask_agreement(model: CervixUNet, onnx_path: str | Path, batches: list[np.ndarray]) -> np.ndarray:
     """Dice between PyTorch fp32 and ONNX masks (logit > 0) at the network's size, per batch."""
     reference, candidate = TorchBackend(model), OnnxBackend(onnx_path)
-    dice = []
-    for b in batches:
-        a, c = reference(b) > 0, candidate(b) > 0
-        denom = a.sum() + c.sum()
-        dice.append(1.0 if denom == 0 else 2 * (a & c).sum() / denom)
-    return np.array(dice)
+    return np.array([dice(reference(b) > 0, candidate(b) > 0) for b in batches])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,6 +19,12 @@ def _as_batch(mask: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(mask, dtype=bool))[None, None].float()
 
 
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    """Dice of two bool masks in plain numpy (1.0 when both are empty): for comparing backends."""
+    total = int(np.count_nonzero(a)) + int(np.count_nonzero(b))
+    return 1.0 if total == 0 else 2 * int(np.count_nonzero(a & b)) / total
+
+
 def mask_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Dice, IoU, 95th-percentile Hausdorff distance (pixels and fraction of the diagonal)
     and bounding-box IoU of two HxW bool masks."""

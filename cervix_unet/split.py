@@ -5,10 +5,12 @@ near-duplicates, so the split is made over patient groups, never over images.
 """
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections import defaultdict
 from collections.abc import Iterable
+from pathlib import Path
 
 # AnnoCerv case ids that are the same patient (shared/data/README.md).
 SAME_PATIENT = [("C1", "C23"), ("C16", "C26"), ("C21", "C28"), ("C55", "C87"), ("C98", "C100")]
@@ -98,3 +100,10 @@ def keys_in(keys: Iterable[str], groups: Iterable[str]) -> list[str]:
     """The image keys whose patient group is in ``groups``."""
     wanted = set(groups)
     return sorted(k for k in keys if patient_of(k) in wanted)
+
+
+def select_keys(keys: Iterable[str], labels_dir: str | Path, split: str) -> list[str]:
+    """The keys of one part of ``labels_dir/split.json`` ("train", "val"; "all": every key)."""
+    if split == "all":
+        return sorted(keys)
+    return keys_in(keys, json.loads((Path(labels_dir) / "split.json").read_text())[split])
