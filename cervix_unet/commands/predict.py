@@ -82,5 +82,5 @@ def run(args: argparse.Namespace) -> int:
         writer.writeheader()
         for row in rows:
             writer.writerow({k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()})
-    print(f"{len(rows) - failures} segmented, {failures} unreadable; results in {out}")
+    print(f"{len(rows) - failures} segmented, {failures} unreadable (backend {segmenter.backend.name}); results in {out}")
     return 1 if failures == len(rows) else 0
