@@ -54,6 +54,21 @@ def onnx_matches_weights(onnx_path: Path, weights_file: Path) -> bool:
     return meta.get(WEIGHTS_HASH_KEY) == file_sha256(weights_file)
 
 
+def weights_folder(weights: str | Path, export_name: str) -> Path:
+    """The local folder holding ``model.safetensors`` and, if the repo has it, ``export_name``:
+    ``weights`` itself, or for a Hub id its cached snapshot (unreachable Hub: an empty path,
+    so the PyTorch model, already loaded, is used)."""
+    if Path(weights).is_dir():
+        return Path(weights)
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(weights), allow_patterns=["model.safetensors", export_name]))
+    except Exception as err:  # offline, private, rate-limited: fall back, say why
+        warnings.warn(f"could not fetch {export_name} from {weights}: {err}", stacklevel=3)
+        return Path(weights)
+
+
 def current_export(folder: Path, name: str) -> Path | None:
     """``folder / name`` if it exists and was exported from ``folder``'s weights; a stale export
     is ignored with a warning."""
@@ -171,14 +186,17 @@ class Segmenter:
 
     @classmethod
     def from_pretrained(cls, weights: str | Path = "weights", backend: str = "auto", **kwargs) -> Segmenter:
-        """Load ``CervixUNet.from_pretrained(weights)`` (a folder or a Hub id) and wrap it; the
-        ONNX exports are looked for in a local folder and used only if made from these weights."""
+        """Load ``CervixUNet.from_pretrained(weights)`` (a folder or a Hub id) and wrap it. The
+        ONNX exports are taken from the folder (or fetched from the Hub repo) and used only if
+        made from these weights."""
         model = CervixUNet.from_pretrained(weights)
-        folder, onnx_path = Path(weights), None
+        onnx_path = None
         if backend == "auto" and not cpu_has_fast_bf16():
-            onnx_path = current_export(folder, INT8_ONNX_FILE) or current_export(folder, ONNX_FILE)
+            onnx_path = (current_export(weights_folder(weights, INT8_ONNX_FILE), INT8_ONNX_FILE)
+                         or current_export(weights_folder(weights, ONNX_FILE), ONNX_FILE))
         elif backend in ("onnx", "onnx-int8"):
             name = INT8_ONNX_FILE if backend == "onnx-int8" else ONNX_FILE
+            folder = weights_folder(weights, name)
             onnx_path = current_export(folder, name)
             if onnx_path is None:
                 raise FileNotFoundError(f"no {name} exported from the weights in {folder}; "

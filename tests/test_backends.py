@@ -85,3 +85,46 @@ def test_stale_exports_are_ignored(model, onnx_dir, tmp_path, monkeypatch):
     assert seg.backend.name == "torch"
     with pytest.warns(UserWarning), pytest.raises(FileNotFoundError, match="run `cervix-unet export"):
         Segmenter.from_pretrained(tmp_path / "w", backend="onnx-int8")
+
+
+@pytest.fixture
+def fake_hub(onnx_dir, monkeypatch):
+    """A Hub repo "org/cervix-unet" served from ``onnx_dir`` (no network here); records fetches."""
+    import huggingface_hub
+    import huggingface_hub.hub_mixin
+
+    import cervix_unet.model
+    import cervix_unet.pipeline
+
+    fetched = []
+
+    def download(repo_id, filename, **kwargs):
+        return str(onnx_dir / filename)
+
+    def snapshot(repo_id, allow_patterns):
+        fetched.append(allow_patterns)
+        return str(onnx_dir)
+
+    monkeypatch.setattr(huggingface_hub.hub_mixin, "hf_hub_download", download)
+    monkeypatch.setattr(cervix_unet.model, "hf_hub_download", download)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
+    monkeypatch.setattr(cervix_unet.pipeline, "cpu_has_fast_bf16", lambda: False)
+    return fetched
+
+
+def test_hub_id_gets_the_int8_export_too(fake_hub):
+    seg = Segmenter.from_pretrained("org/cervix-unet")
+    assert seg.backend.name == "onnxruntime-int8"
+    assert fake_hub == [["model.safetensors", INT8_ONNX_FILE]]  # only what is used
+
+
+def test_unreachable_hub_falls_back_to_pytorch(fake_hub, monkeypatch):
+    import huggingface_hub
+
+    def offline(repo_id, allow_patterns):
+        raise OSError("no network")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
+    with pytest.warns(UserWarning, match="could not fetch"):
+        seg = Segmenter.from_pretrained("org/cervix-unet")
+    assert seg.backend.name == "torch"
