@@ -56,8 +56,8 @@ def onnx_matches_weights(onnx_path: Path, weights_file: Path) -> bool:
 
 def weights_folder(weights: str | Path, export_name: str) -> Path:
     """The local folder holding ``model.safetensors`` and, if the repo has it, ``export_name``:
-    ``weights`` itself, or for a Hub id its cached snapshot (unreachable Hub: an empty path,
-    so the PyTorch model, already loaded, is used)."""
+    ``weights`` itself, or for a Hub id its cached snapshot (unreachable Hub: the id as a path,
+    where no export is found, so the PyTorch model, already loaded, is used)."""
     if Path(weights).is_dir():
         return Path(weights)
     from huggingface_hub import snapshot_download
