@@ -174,7 +174,7 @@ def segment(photo: str | None, threshold: float, margin_percent: float, crop_mod
     seconds = time.perf_counter() - start
     h, w = result.image.shape[:2]
     log.info("segmented %dx%d in %.0f ms, found=%s", w, h, seconds * 1000, result.found)
-    state = {"image": result.image, "probability": result.low_res_probability, "original_size": result.original_size}
+    state = {"image": result.image, "probability": result.working_probability, "original_size": result.original_size}
     return (state, *render(result, seconds))
 
 

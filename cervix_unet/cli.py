@@ -1,4 +1,8 @@
-"""The `cervix-unet` command line: one subcommand per module in `cervix_unet.commands`."""
+"""The `cervix-unet` command line: one subcommand per module in `cervix_unet.commands`.
+
+``predict`` needs the runtime only; the others make or measure the model and need the
+``train`` extra (PyTorch, MONAI, segmentation-models-pytorch).
+"""
 from __future__ import annotations
 
 import argparse
@@ -7,12 +11,12 @@ import sys
 
 SUBCOMMANDS = {
     "predict": ("cervix_unet.commands.predict", "segment photos: crop, mask, overlay and a summary"),
-    "train": ("cervix_unet.train", "train CervixUNet on the project's labels"),
-    "evaluate": ("cervix_unet.evaluate", "measure a model against labels: Dice, IoU, HD95, box IoU"),
-    "bench": ("cervix_unet.bench", "time the network and the pipeline per backend and stage"),
-    "export": ("cervix_unet.export", "export the weights to ONNX and check it against PyTorch"),
+    "train": ("cervix_unet.commands.train", "train CervixUNet on the project's labels"),
+    "evaluate": ("cervix_unet.commands.evaluate", "measure a model against labels: Dice, IoU, HD95, box IoU"),
+    "bench": ("cervix_unet.commands.bench", "time the network and the pipeline per backend and stage"),
+    "export": ("cervix_unet.commands.export", "export the weights to ONNX and check it against PyTorch"),
     "labels": ("cervix_unet.commands.labels", "import, check, render and review cervix labels"),
-    "card": ("cervix_unet.model_card", "write the model card from the evaluation and benchmark reports"),
+    "card": ("cervix_unet.commands.card", "write the model card from the evaluation and benchmark reports"),
 }
 
 

@@ -29,7 +29,7 @@ def expand_box(box: Box, margin: float, size: tuple[int, int]) -> Box:
     return max(0, x0 - dx), max(0, y0 - dy), min(size[0], x1 + dx), min(size[1], y1 + dy)
 
 
-def crop(image: np.ndarray, box: Box, mask: np.ndarray | None = None) -> np.ndarray:
+def crop_image(image: np.ndarray, box: Box, mask: np.ndarray | None = None) -> np.ndarray:
     """The part of ``image`` inside ``box``; with ``mask`` (the box-sized part of the mask),
     everything outside the cervix is blacked out."""
     x0, y0, x1, y1 = box

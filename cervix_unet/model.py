@@ -4,15 +4,36 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
+try:
+    import torch
+    from safetensors.torch import load_model
+    from torch import nn
+except ImportError as err:  # the runtime alone runs the ONNX export; the network itself needs PyTorch
+    raise ImportError("CervixUNet needs PyTorch, which is not installed: pip install 'cervix-unet[torch]' "
+                      "(Segmenter runs on the ONNX export without it)") from err
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
-from huggingface_hub.constants import SAFETENSORS_SINGLE_FILE
-from safetensors.torch import load_model
-from torch import nn
+
+from .weights import SAFETENSORS_FILE
 
 REPO_URL = "https://github.com/cervix-unet/cervix-unet"
 IMAGE_MEAN = (0.485, 0.456, 0.406)  # ImageNet statistics: a standard, fixed input scaling
 IMAGE_STD = (0.229, 0.224, 0.225)
+
+
+def unet_flops(size: int, in_channels: int = 3, base_width: int = 32, depth: int = 4) -> float:
+    """Floating-point operations (2 per multiply-add) of one forward pass at ``size`` x ``size``."""
+    widths = [base_width * 2**i for i in range(depth + 1)]
+    flops, prev = 0.0, in_channels
+    for level, w in enumerate(widths):  # encoder: two 3x3 convs per level
+        pixels = (size / 2**level) ** 2
+        flops += 2 * 9 * pixels * (prev * w + w * w)
+        prev = w
+    for level in reversed(range(depth)):  # decoder: concat(up, skip) -> w, then w -> w
+        pixels = (size / 2**level) ** 2
+        w = widths[level]
+        flops += 2 * 9 * pixels * ((widths[level + 1] + w) * w + w * w)
+    flops += 2 * size * size * widths[0]  # 1x1 head
+    return flops
 
 
 def _double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -98,11 +119,11 @@ class CervixUNet(
         non-strictly)."""
         model = cls(**model_kwargs)
         if os.path.isdir(model_id):
-            model_file = os.path.join(model_id, SAFETENSORS_SINGLE_FILE)
+            model_file = os.path.join(model_id, SAFETENSORS_FILE)
             if not os.path.isfile(model_file):
                 raise FileNotFoundError(f"{model_file} not found (weights load only from safetensors)")
         else:
-            model_file = hf_hub_download(repo_id=model_id, filename=SAFETENSORS_SINGLE_FILE, revision=revision,
+            model_file = hf_hub_download(repo_id=model_id, filename=SAFETENSORS_FILE, revision=revision,
                                          cache_dir=cache_dir, force_download=force_download, token=token,
                                          local_files_only=local_files_only)
         load_model(model, model_file, strict=strict, device=map_location)

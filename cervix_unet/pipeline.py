@@ -12,9 +12,7 @@ photo's size -> box -> crop / overlay.
 """
 from __future__ import annotations
 
-import hashlib
 import time
-import warnings
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -23,63 +21,14 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from .backends import OnnxBackend, TorchBackend, cpu_has_fast_bf16
-from .crop import Box, crop, expand_box, mask_box, scale_box
+from .backends import Backend, load_backend
+from .crop import Box, crop_image, expand_box, mask_box, scale_box
 from .image_io import MAX_PIXELS, ImageInput, decode_image
-from .model import CervixUNet
 from .postprocess import clean_probability
 from .preprocess import resize_rgb, to_batch
 from .render import overlay
 
-ONNX_FILE = "model.onnx"  # float32 export (cervix-unet export)
-INT8_ONNX_FILE = "model.int8.onnx"  # its 8-bit quantisation
-WEIGHTS_HASH_KEY = "weights_sha256"
 DEFAULT_MAX_SIDE = 1000  # camera-sized JPEGs are decoded at 1/2-1/8 scale, keeping >= 1000 px
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def onnx_matches_weights(onnx_path: Path, weights_file: Path) -> bool:
-    """Whether the ONNX export was made from exactly these safetensors weights."""
-    import onnx
-
-    meta = {p.key: p.value for p in onnx.load(str(onnx_path), load_external_data=False).metadata_props}
-    return meta.get(WEIGHTS_HASH_KEY) == file_sha256(weights_file)
-
-
-def weights_folder(weights: str | Path, export_name: str) -> Path:
-    """The local folder holding ``model.safetensors`` and, if the repo has it, ``export_name``:
-    ``weights`` itself, or for a Hub id its cached snapshot (unreachable Hub: the id as a path,
-    where no export is found, so the PyTorch model, already loaded, is used)."""
-    if Path(weights).is_dir():
-        return Path(weights)
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(str(weights), allow_patterns=["model.safetensors", export_name]))
-    except Exception as err:  # offline, private, rate-limited: fall back, say why
-        warnings.warn(f"could not fetch {export_name} from {weights}: {err}", stacklevel=3)
-        return Path(weights)
-
-
-def current_export(folder: Path, name: str) -> Path | None:
-    """``folder / name`` if it exists and was exported from ``folder``'s weights; a stale export
-    is ignored with a warning."""
-    path = folder / name
-    if not path.is_file():
-        return None
-    if not onnx_matches_weights(path, folder / "model.safetensors"):
-        warnings.warn(f"{path} was not exported from these weights; ignoring it "
-                      "(run `cervix-unet export` again)", stacklevel=3)
-        return None
-    return path
 
 
 @dataclass(frozen=True)
@@ -113,7 +62,7 @@ class SegmentationResult:
     found: bool  # False means "no cervix found": no crop is offered
     options: SegmentOptions
     original_size: tuple[int, int]  # (W, H) of the upright photo; larger than ``image`` after a reduced decode
-    low_res_probability: np.ndarray = field(repr=False)  # the network's map at its working size
+    working_probability: np.ndarray = field(repr=False)  # the network's map at its working size
     timings: dict[str, float] = field(default_factory=dict, repr=False)  # seconds per stage
 
     @property
@@ -130,7 +79,7 @@ class SegmentationResult:
     def probability(self) -> np.ndarray:
         """The network's probability map upsampled to the photo's size (float32, HxW)."""
         h, w = self.mask.shape
-        return cv2.resize(self.low_res_probability, (w, h), interpolation=cv2.INTER_LINEAR)
+        return cv2.resize(self.working_probability, (w, h), interpolation=cv2.INTER_LINEAR)
 
     @cached_property
     def overlay(self) -> np.ndarray:
@@ -152,58 +101,30 @@ class SegmentationResult:
 class Segmenter:
     """The model loaded once, and the pipeline around it. Call it on each photo.
 
-    ``backend`` is "torch" (fp32), "torch-bf16", "onnx", "onnx-int8" or "auto": the fastest
-    that the benchmark (``cervix-unet bench``) found correct here, i.e. bfloat16 PyTorch on CPUs
-    with native bf16 (AMX / AVX512-BF16); else ONNX Runtime on the 8-bit export, or on the
-    float32 one, when present and made from these weights; else PyTorch fp32.
+    ``backend`` runs the network (see ``backends``: "auto" picks the fastest correct one for
+    this CPU and install); ``input_size`` is the square working size it was trained at.
 
     ``max_side``: a JPEG whose long side is at least twice this is decoded at a reduced scale
     (1/2, 1/4, 1/8) inside the decoder, keeping at least ``max_side`` pixels; all outputs are
     then at that decoded size (``result.scale`` maps them back). ``None`` keeps full size.
     """
 
-    def __init__(self, model: CervixUNet, backend: str = "torch", onnx_path: str | Path | None = None,
-                 options: SegmentOptions | None = None, max_pixels: int = MAX_PIXELS,
-                 max_side: int | None = DEFAULT_MAX_SIDE) -> None:
-        self.model = model.eval()
-        self.size = int(model.input_size)
+    def __init__(self, backend: Backend, input_size: int, options: SegmentOptions | None = None,
+                 max_pixels: int = MAX_PIXELS, max_side: int | None = DEFAULT_MAX_SIDE) -> None:
+        self.backend = backend
+        self.size = int(input_size)
         self.options = options or SegmentOptions()
         self.max_pixels = max_pixels
         self.max_side = max_side  # None: work at the photo's full size; else JPEGs may decode reduced
-        if backend == "auto":
-            if cpu_has_fast_bf16():
-                backend = "torch-bf16"
-            else:
-                backend = "onnx" if onnx_path and Path(onnx_path).is_file() else "torch"
-        if backend in ("onnx", "onnx-int8"):  # the file decides the precision
-            if not onnx_path or not Path(onnx_path).is_file():
-                raise FileNotFoundError(f"no ONNX model at {onnx_path}; run `cervix-unet export` first")
-            self.backend = OnnxBackend(onnx_path)
-        elif backend in ("torch", "torch-bf16"):
-            self.backend = TorchBackend(self.model, bf16=backend == "torch-bf16")
-        else:
-            raise ValueError(f"unknown backend {backend!r}")
 
     @classmethod
     def from_pretrained(cls, weights: str | Path = "weights", backend: str = "auto", **kwargs) -> Segmenter:
-        """Load ``CervixUNet.from_pretrained(weights)`` (a folder or a Hub id) and wrap it. The
-        ONNX exports are taken from the folder (or fetched from the Hub repo) and used only if
-        made from these weights."""
-        model = CervixUNet.from_pretrained(weights)
-        onnx_path = None
-        if backend == "auto" and not cpu_has_fast_bf16():
-            onnx_path = (current_export(weights_folder(weights, INT8_ONNX_FILE), INT8_ONNX_FILE)
-                         or current_export(weights_folder(weights, ONNX_FILE), ONNX_FILE))
-        elif backend in ("onnx", "onnx-int8"):
-            name = INT8_ONNX_FILE if backend == "onnx-int8" else ONNX_FILE
-            folder = weights_folder(weights, name)
-            onnx_path = current_export(folder, name)
-            if onnx_path is None:
-                raise FileNotFoundError(f"no {name} exported from the weights in {folder}; "
-                                        f"run `cervix-unet export --weights {folder}`")
-        return cls(model, backend=backend, onnx_path=onnx_path, **kwargs)
+        """Load a model folder or Hub id with ``backends.load_backend`` (for a Hub id only the
+        files that will be used are fetched) and wrap it."""
+        runner, input_size = load_backend(weights, backend)
+        return cls(runner, input_size, **kwargs)
 
-    def probability(self, small: np.ndarray) -> np.ndarray:
+    def run_network(self, small: np.ndarray) -> np.ndarray:
         """The network's cervix probability for an RGB uint8 image already at the working size."""
         logits = self.backend(to_batch(small))[0, 0]
         return 1.0 / (1.0 + np.exp(-logits, dtype=np.float32))
@@ -218,7 +139,7 @@ class Segmenter:
         lap("decode")
         small = resize_rgb(image, self.size)
         lap("resize")
-        probability = self.probability(small)
+        probability = self.run_network(small)
         lap("network")
         return self.postprocess(image, probability, opts, original_size, lap)
 
@@ -243,13 +164,13 @@ class Segmenter:
         cropped = None
         if crop_box:
             x0, y0, x1, y1 = crop_box
-            cropped = crop(image, crop_box, mask[y0:y1, x0:x1] if opts.crop_mode == "masked" else None)
+            cropped = crop_image(image, crop_box, mask[y0:y1, x0:x1] if opts.crop_mode == "masked" else None)
         confidence = float(probability[cleaned > opts.threshold].mean()) if found else 0.0
         lap("crop")
         return SegmentationResult(image=image, mask=mask, box=box, crop_box=crop_box, crop=cropped,
                                   confidence=confidence, found=found, options=opts,
                                   original_size=original_size or (w, h),
-                                  low_res_probability=probability, timings=lap.laps)
+                                  working_probability=probability, timings=lap.laps)
 
 
 class _Stopwatch:

@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from cervix_unet import CervixUNet  # noqa: E402
 from cervix_unet.backends import TorchBackend  # noqa: E402
-from cervix_unet.bench import timed, unet_flops  # noqa: E402
-from cervix_unet.labels import label_mask, load_labels  # noqa: E402
+from cervix_unet.model import unet_flops  # noqa: E402
+from cervix_unet.workshop.bench import timed  # noqa: E402
+from cervix_unet.workshop.labels import label_mask, load_labels  # noqa: E402
 
 SIZES = (96, 128, 192, 256)
 
@@ -59,7 +60,8 @@ def main() -> int:
         batch = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
         bf16, fp32 = TorchBackend(model, bf16=True), TorchBackend(model)
         row = {"size": size, "gflop": unet_flops(size) / 1e9, "ceiling_dice_mean": mean, "ceiling_dice_min": worst,
-               "bf16_ms": timed(lambda: bf16(batch), 20, 5)["median"], "fp32_ms": timed(lambda: fp32(batch), 10, 3)["median"]}
+               "bf16_ms": timed(lambda: bf16(batch), 20, 5)["median"],  # noqa: B023 (called at once)
+               "fp32_ms": timed(lambda: fp32(batch), 10, 3)["median"]}  # noqa: B023
         if str(size) in evaluations:
             summary = json.loads((Path(evaluations[str(size)]) / "summary.json").read_text())
             row["val_dice_mean"], row["val_dice_median"] = summary["dice"]["mean"], summary["dice"]["median"]

@@ -31,7 +31,7 @@ def example_paths() -> list[Path]:
 
 @pytest.fixture(scope="session")
 def labels():
-    from cervix_unet.labels import load_labels
+    from cervix_unet.workshop.labels import load_labels
 
     return load_labels(LABELS)
 

@@ -6,11 +6,19 @@ import numpy as np
 import pytest
 
 from cervix_unet import CervixUNet, Segmenter
-from cervix_unet.backends import cpu_has_fast_bf16
-from cervix_unet.export import (ATOL, INT8_MEAN_DICE, INT8_MIN_DICE, export_onnx, mask_agreement, max_difference,
-                                photo_batches, quantize_int8)
-from cervix_unet.metrics import mask_metrics
-from cervix_unet.pipeline import INT8_ONNX_FILE, ONNX_FILE, onnx_matches_weights
+from cervix_unet.backends import OnnxBackend, cpu_has_fast_bf16
+from cervix_unet.weights import INT8_ONNX_FILE, ONNX_FILE, export_is_current
+from cervix_unet.workshop.export import (
+    ATOL,
+    INT8_MEAN_DICE,
+    INT8_MIN_DICE,
+    export_onnx,
+    mask_agreement,
+    max_difference,
+    photo_batches,
+    quantize_int8,
+)
+from cervix_unet.workshop.metrics import mask_metrics
 from tests.conftest import EXAMPLES, WEIGHTS
 
 
@@ -39,12 +47,12 @@ def test_onnx_matches_pytorch_within_tolerance(model, onnx_dir):
 
 @pytest.mark.parametrize("name", [ONNX_FILE, INT8_ONNX_FILE])
 def test_shipped_exports_are_current(name):
-    assert onnx_matches_weights(WEIGHTS / name, WEIGHTS / "model.safetensors")
+    assert export_is_current(OnnxBackend(WEIGHTS / name).metadata, WEIGHTS)
 
 
 def test_shipped_int8_masks_agree_with_fp32(model, shared_data):
     """The tolerance `cervix-unet export` enforces, on photos it was not calibrated on."""
-    from cervix_unet.export import split_photos
+    from cervix_unet.workshop.export import split_photos
 
     dice = mask_agreement(model, WEIGHTS / INT8_ONNX_FILE, photo_batches(split_photos(shared_data, WEIGHTS.parent / "labels", "val", 24), model.input_size))
     assert dice.mean() >= INT8_MEAN_DICE and dice.min() >= INT8_MIN_DICE
@@ -66,18 +74,18 @@ def test_auto_picks_bf16_else_int8(onnx_dir):
 
 
 def test_auto_falls_back_to_fp32_onnx(onnx_dir, tmp_path, monkeypatch):
-    import cervix_unet.pipeline
+    import cervix_unet.backends
 
-    monkeypatch.setattr(cervix_unet.pipeline, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(cervix_unet.backends, "cpu_has_fast_bf16", lambda: False)
     shutil.copytree(onnx_dir, tmp_path / "w")
     (tmp_path / "w" / INT8_ONNX_FILE).unlink()
     assert Segmenter.from_pretrained(tmp_path / "w").backend.name == "onnxruntime"
 
 
 def test_stale_exports_are_ignored(model, onnx_dir, tmp_path, monkeypatch):
-    import cervix_unet.pipeline
+    import cervix_unet.backends
 
-    monkeypatch.setattr(cervix_unet.pipeline, "cpu_has_fast_bf16", lambda: False)  # auto would pick ONNX
+    monkeypatch.setattr(cervix_unet.backends, "cpu_has_fast_bf16", lambda: False)  # auto would pick ONNX
     shutil.copytree(onnx_dir, tmp_path / "w")
     CervixUNet(input_size=model.input_size).save_pretrained(tmp_path / "w")  # new weights, old exports
     with pytest.warns(UserWarning, match="not exported from these weights"):
@@ -93,8 +101,8 @@ def fake_hub(onnx_dir, monkeypatch):
     import huggingface_hub
     import huggingface_hub.hub_mixin
 
+    import cervix_unet.backends
     import cervix_unet.model
-    import cervix_unet.pipeline
 
     fetched = []
 
@@ -102,20 +110,20 @@ def fake_hub(onnx_dir, monkeypatch):
         return str(onnx_dir / filename)
 
     def snapshot(repo_id, allow_patterns):
-        fetched.append(allow_patterns)
+        fetched.append(sorted(allow_patterns))
         return str(onnx_dir)
 
     monkeypatch.setattr(huggingface_hub.hub_mixin, "hf_hub_download", download)
     monkeypatch.setattr(cervix_unet.model, "hf_hub_download", download)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot)
-    monkeypatch.setattr(cervix_unet.pipeline, "cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr(cervix_unet.backends, "cpu_has_fast_bf16", lambda: False)
     return fetched
 
 
 def test_hub_id_gets_the_int8_export_too(fake_hub):
     seg = Segmenter.from_pretrained("org/cervix-unet")
     assert seg.backend.name == "onnxruntime-int8"
-    assert fake_hub == [["model.safetensors", INT8_ONNX_FILE]]  # only what is used
+    assert fake_hub == [sorted(["config.json", "model.safetensors", INT8_ONNX_FILE])]  # only what is used
 
 
 def test_unreachable_hub_falls_back_to_pytorch(fake_hub, monkeypatch):

@@ -1,9 +1,9 @@
 """The benchmark script runs end to end and writes its table, JSON and chart (no timing asserted)."""
 import json
 
-from cervix_unet.bench import unet_flops
 from cervix_unet.cli import main
-from tests.conftest import WEIGHTS
+from cervix_unet.model import unet_flops
+from tests.conftest import ROOT, WEIGHTS
 
 
 def test_flops_of_the_design():
@@ -13,7 +13,8 @@ def test_flops_of_the_design():
 
 def test_bench_writes_its_reports(tmp_path):
     out = tmp_path / "bench"
-    assert main(["bench", "--weights", str(WEIGHTS), "--repeat", "2", "--warmup", "1", "--out", str(out)]) == 0
+    assert main(["bench", "--weights", str(WEIGHTS), "--examples", str(ROOT / "examples"), "--repeat", "2", "--warmup", "1",
+                 "--out", str(out)]) == 0
     report = json.loads((out / "bench.json").read_text())
     assert set(report["network"]) == {"128", "256"}
     assert {"torch", "onnx", "onnx-int8"} <= set(report["pipeline"])

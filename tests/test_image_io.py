@@ -39,7 +39,7 @@ def test_exif_orientation_is_applied():
 def test_modes_become_rgb(mode):
     base = Image.fromarray((np.random.default_rng(0).random((32, 48, 3)) * 255).astype(np.uint8))
     if mode == "I;16":
-        im = Image.fromarray((np.arange(32 * 48, dtype=np.uint16).reshape(32, 48) * 40))
+        im = Image.fromarray(np.arange(32 * 48, dtype=np.uint16).reshape(32, 48) * 40)
     elif mode == "F":
         im = Image.fromarray(np.linspace(0, 1, 32 * 48, dtype=np.float32).reshape(32, 48))
     else:

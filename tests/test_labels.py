@@ -5,10 +5,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from cervix_unet.commands.labels import check
-from cervix_unet.label_tools import mask_to_polygons
-from cervix_unet.labels import label_mask, render_mask, validate_label
-from cervix_unet.split import SAME_PATIENT, case_of, keys_in, make_split, patient_of, view_of
+from cervix_unet.workshop.label_report import check
+from cervix_unet.workshop.label_tools import mask_to_polygons
+from cervix_unet.workshop.labels import label_mask, render_mask, validate_label
+from cervix_unet.workshop.split import SAME_PATIENT, case_of, keys_of_groups, make_split, patient_of, view_of
 from tests.conftest import LABELS
 
 
@@ -91,8 +91,8 @@ def test_split_is_case_wise_and_covers_views(labels):
         n_val = sum(g.startswith(source) for g in val)
         n_all = sum(g.startswith(source) for g in train | val)
         assert n_val / n_all >= 0.15, source
-    train_views = Counter(view_of(k) for k in keys_in(labels, train))
-    val_views = Counter(view_of(k) for k in keys_in(labels, val))
+    train_views = Counter(view_of(k) for k in keys_of_groups(labels, train))
+    val_views = Counter(view_of(k) for k in keys_of_groups(labels, val))
     for view in set(train_views) | set(val_views):
         if view != "other":
             assert train_views[view] and val_views[view], view

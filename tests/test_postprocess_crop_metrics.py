@@ -4,9 +4,9 @@ import math
 import numpy as np
 import pytest
 
-from cervix_unet.crop import box_iou, crop, expand_box, mask_box, scale_box
-from cervix_unet.metrics import mask_metrics
+from cervix_unet.crop import box_iou, crop_image, expand_box, mask_box, scale_box
 from cervix_unet.postprocess import clean_mask, clean_probability, fill_holes, largest_component
+from cervix_unet.workshop.metrics import mask_metrics
 
 
 def test_largest_component_and_holes():
@@ -49,9 +49,9 @@ def test_boxes():
 
 def test_crop_box_and_masked():
     image = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
-    assert np.array_equal(crop(image, (1, 1, 4, 3)), image[1:3, 1:4])
+    assert np.array_equal(crop_image(image, (1, 1, 4, 3)), image[1:3, 1:4])
     inside = np.array([[True, False, True], [False, True, False]])
-    out = crop(image, (1, 1, 4, 3), inside)
+    out = crop_image(image, (1, 1, 4, 3), inside)
     assert np.array_equal(out[0, 0], image[1, 1]) and not out[0, 1].any()
 
 

@@ -6,7 +6,7 @@ import torch
 
 from cervix_unet import CervixUNet
 from cervix_unet.cli import main
-from cervix_unet.train import learning_rate
+from cervix_unet.workshop.train import TrainConfig
 from tests.conftest import LABELS, WEIGHTS
 
 
@@ -26,10 +26,8 @@ def test_training_smoke_run_checkpoints_and_resumes(tmp_path, shared_data):
 
 
 def test_learning_rate_schedule():
-    from types import SimpleNamespace
-
-    cfg = SimpleNamespace(lr=1e-3, warmup_epochs=2, epochs=10)
-    rates = [learning_rate(e, cfg) for e in range(10)]
+    cfg = TrainConfig(lr=1e-3, warmup_epochs=2, epochs=10)
+    rates = [cfg.learning_rate(e) for e in range(10)]
     assert rates[0] < rates[1] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(rates[1:], rates[2:]))
     assert rates[-1] >= 1e-5

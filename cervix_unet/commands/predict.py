@@ -12,6 +12,7 @@ from tqdm import tqdm
 from ..errors import InvalidImageError
 from ..pipeline import DEFAULT_MAX_SIDE, Segmenter, SegmentOptions
 from ..render import to_png
+from .common import add_backend, add_weights
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 
@@ -19,8 +20,8 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--weights", default="weights", help="model folder or Hub id")
-    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "torch-bf16", "onnx", "onnx-int8"])
+    add_weights(parser)
+    add_backend(parser)
     parser.add_argument("--threshold", type=float, default=SegmentOptions.threshold)
     parser.add_argument("--margin", type=float, default=SegmentOptions.margin)
     parser.add_argument("--crop-mode", default=SegmentOptions.crop_mode, choices=["box", "masked"])

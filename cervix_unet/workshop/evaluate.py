@@ -7,7 +7,6 @@ detection accuracy) and ``worst.png`` (prediction tinted and outlined green, lab
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 from pathlib import Path
@@ -16,26 +15,14 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from ..pipeline import Segmenter, SegmentOptions
+from ..render import overlay
 from .label_tools import contact_sheet, draw_polygons
 from .labels import label_mask, load_labels
 from .metrics import mask_metrics
-from .pipeline import Segmenter, SegmentOptions
-from .render import overlay
 from .split import select_keys, view_of
 
 METRICS = ["dice", "iou", "hd95", "hd95_fraction", "box_iou"]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", default="weights", help="model folder or Hub id")
-    parser.add_argument("--data", default="../shared/data", help="folder the label keys are relative to")
-    parser.add_argument("--labels", default="labels", help="folder of label files (and split.json)")
-    parser.add_argument("--split", default="val", help="val, train or all (the labelled images to score)")
-    parser.add_argument("--backend", default="auto", choices=["auto", "torch", "torch-bf16", "onnx", "onnx-int8"])
-    parser.add_argument("--threshold", type=float, default=SegmentOptions.threshold)
-    parser.add_argument("--out", default="reports/evaluation", help="report folder")
-    parser.add_argument("--worst", type=int, default=12, help="images on the worst-case sheet")
-    parser.add_argument("--limit", type=int, default=0, help="score only the first N images (smoke tests)")
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -64,14 +51,16 @@ def worst_sheet(rows: list[dict], labels: dict, segmenter: Segmenter, data_root:
     return contact_sheet(items, columns=4, thumb_width=360)
 
 
-def evaluate(args: argparse.Namespace) -> dict:
-    labels = load_labels(args.labels)
-    keys = select_keys(labels, args.labels, args.split)[: args.limit or None]
-    segmenter = Segmenter.from_pretrained(args.weights, backend=args.backend, max_side=None,
-                                          options=SegmentOptions(threshold=args.threshold))
+def evaluate(weights: str | Path, data: str | Path, labels_dir: str | Path, split: str, out: str | Path,
+             backend: str = "auto", threshold: float = SegmentOptions.threshold, worst: int = 12, limit: int = 0) -> dict:
+    """Score ``weights`` on one part of the split; write the report to ``out``; return the summary."""
+    labels = load_labels(labels_dir)
+    keys = select_keys(labels, labels_dir, split)[: limit or None]
+    segmenter = Segmenter.from_pretrained(weights, backend=backend, max_side=None,
+                                          options=SegmentOptions(threshold=threshold))
     rows = []
-    for key in tqdm(keys, desc=f"evaluating {args.split}", unit="image"):
-        result = segmenter(Path(args.data) / key)
+    for key in tqdm(keys, desc=f"evaluating {split}", unit="image"):
+        result = segmenter(Path(data) / key)
         truth = label_mask(labels[key])
         if truth.shape != result.mask.shape:
             raise ValueError(f"{key}: label size {truth.shape} differs from the image {result.mask.shape}")
@@ -79,25 +68,16 @@ def evaluate(args: argparse.Namespace) -> dict:
                "label_empty": not truth.any(), "found": result.found, "confidence": result.confidence,
                **mask_metrics(result.mask, truth)}
         rows.append(row)
-    out = Path(args.out)
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "per_image.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    summary = {"weights": str(args.weights), "split": args.split, "backend": segmenter.backend.name,
-               "threshold": args.threshold, **summarise(rows),
+    summary = {"weights": str(weights), "split": split, "backend": segmenter.backend.name,
+               "threshold": threshold, **summarise(rows),
                "by_source": {s: summarise([r for r in rows if r["source"] == s])["dice"]["mean"]
                              for s in sorted({r["source"] for r in rows})}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    worst_sheet(rows, labels, segmenter, Path(args.data), args.worst).save(out / "worst.png")
+    worst_sheet(rows, labels, segmenter, Path(data), worst).save(out / "worst.png")
     return summary
-
-
-def run(args: argparse.Namespace) -> int:
-    s = evaluate(args)
-    print(f"{s['images']} images ({args.split}): Dice mean {s['dice']['mean']:.4f} median {s['dice']['median']:.4f} "
-          f"min {s['dice']['min']:.4f}; IoU mean {s['iou']['mean']:.4f}; box IoU mean {s['box_iou']['mean']:.4f}; "
-          f"HD95 median {s['hd95']['median']:.1f} px; no-cervix accuracy {s['no_cervix_accuracy']:.3f}; "
-          f"report in {args.out}")
-    return 0

@@ -96,14 +96,19 @@ def make_split(keys: Iterable[str], val_fraction: float = 0.18, seed: int = 0) -
     return {"train": train, "val": sorted(val)}
 
 
-def keys_in(keys: Iterable[str], groups: Iterable[str]) -> list[str]:
+def keys_of_groups(keys: Iterable[str], groups: Iterable[str]) -> list[str]:
     """The image keys whose patient group is in ``groups``."""
     wanted = set(groups)
     return sorted(k for k in keys if patient_of(k) in wanted)
 
 
-def select_keys(keys: Iterable[str], labels_dir: str | Path, split: str) -> list[str]:
-    """The keys of one part of ``labels_dir/split.json`` ("train", "val"; "all": every key)."""
-    if split == "all":
+def read_split(labels_dir: str | Path) -> dict[str, list[str]]:
+    """``labels_dir/split.json``: the patient groups of each part ("train", "val")."""
+    return json.loads((Path(labels_dir) / "split.json").read_text())
+
+
+def select_keys(keys: Iterable[str], labels_dir: str | Path, part: str) -> list[str]:
+    """The keys of one part of the split ("train", "val"; "all": every key)."""
+    if part == "all":
         return sorted(keys)
-    return keys_in(keys, json.loads((Path(labels_dir) / "split.json").read_text())[split])
+    return keys_of_groups(keys, read_split(labels_dir)[part])

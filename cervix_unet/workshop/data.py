@@ -5,23 +5,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 from tqdm import tqdm
 
+from ..image_io import decode_image
+from ..preprocess import resize_rgb
 from .labels import Label, label_mask
-from .preprocess import resize_rgb
 
 
 def load_pairs(keys: list[str], labels: dict[str, Label], data_root: str | Path, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, size, size, 3) uint8 and masks (N, size, size) bool, whole frame squashed."""
+    """Images (N, size, size, 3) uint8 and masks (N, size, size) bool, whole frame squashed.
+    Photos are decoded as the pipeline decodes them (EXIF orientation, colour modes)."""
     images = np.empty((len(keys), size, size, 3), np.uint8)
     masks = np.empty((len(keys), size, size), bool)
     for i, key in enumerate(tqdm(keys, desc=f"loading {size}px", leave=False)):
-        with Image.open(Path(data_root) / key) as im:
-            images[i] = resize_rgb(np.asarray(im.convert("RGB")), size)
+        image, _ = decode_image(Path(data_root) / key, max_side=None)
+        images[i] = resize_rgb(image, size)
         masks[i] = label_mask(labels[key], out_size=(size, size))
     return images, masks
 

@@ -9,7 +9,6 @@ Writes ``bench.md`` (table), ``bench.json`` and ``bench.png`` (bar chart).
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import io
 import json
@@ -25,23 +24,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .backends import OnnxBackend, TorchBackend, cpu_has_fast_bf16, default_threads
-from .image_io import decode_image
-from .metrics import dice
-from .model import CervixUNet
-from .pipeline import DEFAULT_MAX_SIDE, INT8_ONNX_FILE, ONNX_FILE, Segmenter, current_export
-from .preprocess import resize_rgb, to_batch
-from .render import to_png
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", default="weights")
-    parser.add_argument("--photo", default=None, help="a 576x384-ish JPEG (default: the first example)")
-    parser.add_argument("--repeat", type=int, default=30, help="timed runs per measurement")
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--compile", action="store_true", help="also time torch.compile (slow to build)")
-    parser.add_argument("--out", default="reports/bench")
-
+from ..backends import OnnxBackend, TorchBackend, cpu_has_fast_bf16, default_threads
+from ..image_io import decode_image
+from ..model import CervixUNet, unet_flops
+from ..pipeline import DEFAULT_MAX_SIDE, Segmenter
+from ..preprocess import resize_rgb, to_batch
+from ..render import to_png
+from ..weights import INT8_ONNX_FILE, ONNX_FILE, export_is_current
+from .metrics import DiceScore
 
 # the pipeline's backends by their rows in the bare-network table
 BACKEND_LABELS = {"torch": "PyTorch tuned (fp32, channels-last, inference mode)",
@@ -61,22 +51,6 @@ def timed(fn: Callable[[], object], repeat: int, warmup: int) -> dict[str, float
     t = np.array(times)
     return {"median": float(np.median(t)), "p10": float(np.percentile(t, 10)),
             "p90": float(np.percentile(t, 90)), "min": float(t.min())}
-
-
-def unet_flops(size: int, in_channels: int = 3, base_width: int = 32, depth: int = 4) -> float:
-    """Floating-point operations (2 per multiply-add) of one forward pass at ``size`` x ``size``."""
-    widths = [base_width * 2**i for i in range(depth + 1)]
-    flops, prev = 0.0, in_channels
-    for level, w in enumerate(widths):  # encoder: two 3x3 convs per level
-        pixels = (size / 2**level) ** 2
-        flops += 2 * 9 * pixels * (prev * w + w * w)
-        prev = w
-    for level in reversed(range(depth)):  # decoder: concat(up, skip) -> w, then w -> w
-        pixels = (size / 2**level) ** 2
-        w = widths[level]
-        flops += 2 * 9 * pixels * ((widths[level + 1] + w) * w + w * w)
-    flops += 2 * size * size * widths[0]  # 1x1 head
-    return flops
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
@@ -127,6 +101,19 @@ def network_runners(model: CervixUNet, onnx_path: Path, int8_path: Path, size: i
     return runners
 
 
+def current_export(folder: Path, name: str) -> Path | None:
+    """``folder / name`` if it exists and was exported from ``folder``'s weights."""
+    path = folder / name
+    return path if path.is_file() and export_is_current(OnnxBackend(path).metadata, folder) else None
+
+
+def runner_for(model: CervixUNet, backend: str, onnx_path: Path | None) -> TorchBackend | OnnxBackend:
+    """A fresh backend of the given name (PyTorch on a copy of ``model``, or ONNX Runtime)."""
+    if backend.startswith("torch"):
+        return TorchBackend(copy.deepcopy(model), bf16=backend == "torch-bf16")
+    return OnnxBackend(onnx_path)
+
+
 def big_photo(photo: Path, size: tuple[int, int] = (4000, 3000)) -> bytes:
     """A camera-sized JPEG made from a real photo (bicubic upscale, quality 92)."""
     buffer = io.BytesIO()
@@ -175,16 +162,22 @@ def interleaved(segmenter: Segmenter, data: bytes, repeat: int, warmup: int) -> 
 
 def lowest_mask_dice(reference: Segmenter, candidate: Segmenter, photos: list[Path]) -> float:
     """Lowest Dice between two segmenters' masks over ``photos`` (correctness of a backend)."""
-    return min(dice(reference(photo).mask, candidate(photo).mask) for photo in photos)
+    score = DiceScore()
+    for photo in photos:
+        score.add(candidate(photo).mask, reference(photo).mask)
+    return float(score.values().min())
 
 
-def bench(args: argparse.Namespace) -> dict:
+def bench(weights: str | Path, examples: list[Path], repeat: int = 30, warmup: int = 5, compile: bool = False) -> dict:
+    """Time every backend's bare network and the whole pipeline per stage on ``examples[0]``
+    (and a 4000x3000 version of it); masks checked against PyTorch fp32 on all ``examples``."""
+    if not examples:
+        raise ValueError("bench needs example photos (the repository's examples/*.jpg)")
     threads = default_threads()
     torch.set_num_threads(threads)
-    weights = Path(args.weights)
+    weights = Path(weights)
     model = CervixUNet.from_pretrained(weights)
-    examples = sorted(Path(__file__).resolve().parents[1].joinpath("examples").glob("*.jpg"))
-    photo = Path(args.photo) if args.photo else examples[0]
+    photo = examples[0]
     tmp = tempfile.TemporaryDirectory()
     onnx_path, int8_path = current_export(weights, ONNX_FILE), current_export(weights, INT8_ONNX_FILE)
     if onnx_path is None or int8_path is None:  # not exported yet: export here, int8 calibrated on the examples
@@ -202,9 +195,9 @@ def bench(args: argparse.Namespace) -> dict:
         flops = unet_flops(size)
         batch = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
         rows = {}
-        for name, runner in network_runners(model, onnx_path, int8_path, size, args.compile).items():
+        for name, runner in network_runners(model, onnx_path, int8_path, size, compile).items():
             emulated = "bf16" in name and not bf16_native  # ~50x slower: a few runs tell
-            t = timed(lambda: runner(batch), min(3, args.repeat) if emulated else args.repeat, 1 if emulated else args.warmup)
+            t = timed(lambda: runner(batch), min(3, repeat) if emulated else repeat, 1 if emulated else warmup)  # noqa: B023 (called at once)
             t["gflops_per_s"] = flops / (t["median"] / 1000) / 1e9
             rows[name] = t
         report["network"][str(size)] = {"gflop": flops / 1e9, "backends": rows}
@@ -212,21 +205,24 @@ def bench(args: argparse.Namespace) -> dict:
     if bf16_native:  # emulated bf16 is not a candidate: its network alone is timed above
         backends["torch-bf16"] = None
     small, large = photo.read_bytes(), big_photo(photo)
-    reference = Segmenter(model, backend="torch")
+    size = model.input_size
+    reference = Segmenter(TorchBackend(model), size)
     for backend, path in backends.items():
-        seg = Segmenter(copy.deepcopy(model), backend=backend, onnx_path=path, max_side=None)
-        seg_reduced = Segmenter(copy.deepcopy(model), backend=backend, onnx_path=path, max_side=DEFAULT_MAX_SIDE)
+        seg = Segmenter(runner_for(model, backend, path), size, max_side=None)
+        seg_reduced = Segmenter(runner_for(model, backend, path), size, max_side=DEFAULT_MAX_SIDE)
         report["pipeline"][backend] = {
             "mask_dice_vs_torch_fp32": lowest_mask_dice(reference, seg, examples),
-            "576x384": pipeline_stages(seg, small, args.repeat, args.warmup),
-            "4000x3000, full size": pipeline_stages(seg, large, max(5, args.repeat // 3), 2),
-            f"4000x3000, max_side={DEFAULT_MAX_SIDE} (default)": pipeline_stages(seg_reduced, large, max(5, args.repeat // 3), 2),
+            "photos": {
+                "576x384": pipeline_stages(seg, small, repeat, warmup),
+                "4000x3000, full size": pipeline_stages(seg, large, max(5, repeat // 3), 2),
+                f"4000x3000, max_side={DEFAULT_MAX_SIDE} (default)": pipeline_stages(seg_reduced, large, max(5, repeat // 3), 2),
+            },
         }
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     default = "torch-bf16" if bf16_native else "onnx-int8"
-    seg = Segmenter(copy.deepcopy(model), backend=default, onnx_path=backends[default])
+    seg = Segmenter(runner_for(model, default, backends[default]), size)
     report["interleaved"] = {"backend": default, "label": BACKEND_LABELS[default],
-                             **interleaved(seg, small, 2 * args.repeat, args.warmup)}
+                             **interleaved(seg, small, 2 * repeat, warmup)}
     report["targets"] = targets(report, default, model.input_size)
     tmp.cleanup()
     return report
@@ -246,7 +242,7 @@ def targets(report: dict, default_backend: str, size: int) -> dict:
     side_by_side = report["interleaved"]
     bare = side_by_side["bare_network"] * table[fastest]["median"] / table[side_by_side["label"]]["median"]
     ratio = side_by_side["pipeline"] / bare
-    runs = report["pipeline"][default_backend]
+    runs = report["pipeline"][default_backend]["photos"]
     small = runs["576x384"]["end_to_end"]["median"]
     big = runs[f"4000x3000, max_side={DEFAULT_MAX_SIDE} (default)"]["end_to_end"]["median"]
     keras_limit = KERAS_128_MS / 2 * unet_flops(size) / unet_flops(128)
@@ -287,9 +283,10 @@ def markdown(report: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "### Whole pipeline per stage (ms, median)", ""]
     for backend, runs in report["pipeline"].items():
-        photos = [k for k in runs if k != "mask_dice_vs_torch_fp32"]
+        dice_floor, runs = runs["mask_dice_vs_torch_fp32"], runs["photos"]
+        photos = list(runs)
         stages = list(runs[photos[0]]["stages"])
-        lines += [f"Backend `{backend}` (masks agree with PyTorch fp32 at Dice >= {runs['mask_dice_vs_torch_fp32']:.4f}):", "",
+        lines += [f"Backend `{backend}` (masks agree with PyTorch fp32 at Dice >= {dice_floor:.4f}):", "",
                   "| stage | " + " | ".join(photos) + " |", "|---|" + "---|" * len(photos)]
         for stage in stages:
             lines.append(f"| {stage} | " + " | ".join(f"{runs[p]['stages'].get(stage, 0):.1f}" for p in photos) + " |")
@@ -326,12 +323,12 @@ def bar_chart(report: dict, path: Path) -> None:
     axes[0].set_title("Bare network")
     axes[0].legend()
     backends = list(report["pipeline"])
-    photos = [k for k in report["pipeline"][backends[0]] if k != "mask_dice_vs_torch_fp32"]
-    stages = list(report["pipeline"][backends[0]][photos[0]]["stages"])[:-1]  # encoding shown apart
+    photos = list(report["pipeline"][backends[0]]["photos"])
+    stages = list(report["pipeline"][backends[0]]["photos"][photos[0]]["stages"])[:-1]  # encoding shown apart
     rows = [(b, p) for b in backends for p in photos]
     left = np.zeros(len(rows))
     for stage in stages:
-        vals = np.array([report["pipeline"][b][p]["stages"].get(stage, 0) for b, p in rows])
+        vals = np.array([report["pipeline"][b]["photos"][p]["stages"].get(stage, 0) for b, p in rows])
         axes[1].barh(np.arange(len(rows)), vals, left=left, label=stage)
         left += vals
     axes[1].set_yticks(np.arange(len(rows)), [f"{b} {p}" for b, p in rows], fontsize=7)
@@ -343,12 +340,11 @@ def bar_chart(report: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def run(args: argparse.Namespace) -> int:
-    report = bench(args)
-    out = Path(args.out)
+def write_report(report: dict, out: str | Path) -> Path:
+    """``bench.json``, ``bench.md`` and ``bench.png`` in ``out``."""
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "bench.md").write_text(markdown(report))
     bar_chart(report, out / "bench.png")
-    print(markdown(report))
-    return 0
+    return out

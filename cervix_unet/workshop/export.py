@@ -9,21 +9,22 @@ validation photos at a mean Dice of at least ``INT8_MEAN_DICE`` (and ``INT8_MIN_
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
-from .backends import OnnxBackend, TorchBackend
-from .metrics import dice
-from .model import CervixUNet
-from .pipeline import INT8_ONNX_FILE, ONNX_FILE, WEIGHTS_HASH_KEY, file_sha256
-from .preprocess import resize_rgb, to_batch
+from ..backends import OnnxBackend, TorchBackend
+from ..image_io import decode_image
+from ..model import CervixUNet
+from ..preprocess import resize_rgb, to_batch
+from ..weights import INT8_ONNX_FILE, ONNX_FILE, SAFETENSORS_FILE, WEIGHTS_HASH_KEY, file_sha256
+from .labels import load_labels
+from .metrics import DiceScore
+from .split import select_keys
 
 ATOL = 1e-3  # max abs difference of logits, ONNX Runtime fp32 vs PyTorch fp32
 INT8_MEAN_DICE = 0.99  # int8 vs PyTorch fp32 masks at the network's size, mean over validation photos
@@ -56,8 +57,13 @@ def quantize_int8(onnx_path: str | Path, out_path: str | Path, calibration: list
     saturating 16-bit sum (VPMADDUBSW), which with full-range weights cost masks up to 0.12 Dice
     (measured); with 7 bits the masks agree with fp32 at a mean Dice of ~0.997 at the same speed.
     """
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):
@@ -97,16 +103,13 @@ def photo_batches(paths: list[Path], size: int) -> list[np.ndarray]:
     """Photos as network input batches (whole frame resized to ``size``, as the pipeline does)."""
     batches = []
     for path in tqdm(paths, desc="reading photos", unit="photo", leave=False):
-        with Image.open(path) as im:
-            batches.append(to_batch(resize_rgb(np.asarray(im.convert("RGB")), size)))
+        image, _ = decode_image(path, max_side=None)  # as the pipeline decodes it
+        batches.append(to_batch(resize_rgb(image, size)))
     return batches
 
 
 def split_photos(data_root: str | Path, labels_dir: str | Path, split: str, count: int = 0) -> list[Path]:
     """Up to ``count`` labelled photos of one split (all with 0), spread evenly over the sorted keys."""
-    from .labels import load_labels
-    from .split import select_keys
-
     keys = select_keys(load_labels(labels_dir), labels_dir, split)
     if count and count < len(keys):
         keys = [keys[i] for i in np.linspace(0, len(keys) - 1, count).round().astype(int)]
@@ -122,35 +125,32 @@ def max_difference(model: CervixUNet, onnx_path: str | Path, batches: list[np.nd
 def mask_agreement(model: CervixUNet, onnx_path: str | Path, batches: list[np.ndarray]) -> np.ndarray:
     """Dice between PyTorch fp32 and ONNX masks (logit > 0) at the network's size, per batch."""
     reference, candidate = TorchBackend(model), OnnxBackend(onnx_path)
-    return np.array([dice(reference(b) > 0, candidate(b) > 0) for b in batches])
+    score = DiceScore()
+    for batch in batches:
+        score.add(candidate(batch)[:, 0] > 0, reference(batch)[:, 0] > 0)
+    return score.values()
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", default="weights", help="folder with model.safetensors; the exports are written there")
-    parser.add_argument("--data", default="../shared/data", help="folder the label keys are relative to (calibration)")
-    parser.add_argument("--labels", default="labels", help="folder of label files and split.json")
-    parser.add_argument("--calibration", type=int, default=64, help="training-split photos to calibrate int8 on")
-    parser.add_argument("--no-int8", action="store_true", help="write only the float32 export")
-
-
-def run(args: argparse.Namespace) -> int:
-    weights = Path(args.weights)
+def export(weights: str | Path, data: str | Path, labels: str | Path, calibration: int = 64, int8: bool = True) -> bool:
+    """Write ``model.onnx`` (and ``model.int8.onnx``) beside the weights, check them against
+    PyTorch and print what was found; an int8 file outside tolerance is removed. True if all pass."""
+    weights = Path(weights)
     model = CervixUNet.from_pretrained(weights)
-    path = export_onnx(model, weights / ONNX_FILE, weights / "model.safetensors")
+    path = export_onnx(model, weights / ONNX_FILE, weights / SAFETENSORS_FILE)
     rng = np.random.default_rng(0)
     s = model.input_size
     diff = max_difference(model, path, [rng.random((1, 3, s, s), np.float32), rng.random((2, 3, 2 * s, s), np.float32)])
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); max |logit difference| vs PyTorch {diff:.2e} (tolerance {ATOL})")
     ok = diff <= ATOL
-    if args.no_int8:
-        return 0 if ok else 1
-    calibration = photo_batches(split_photos(args.data, args.labels, "train", args.calibration), s)
-    int8 = quantize_int8(path, weights / INT8_ONNX_FILE, calibration, weights / "model.safetensors")
-    dice = mask_agreement(model, int8, photo_batches(split_photos(args.data, args.labels, "val"), s))
+    if not int8:
+        return ok
+    batches = photo_batches(split_photos(data, labels, "train", calibration), s)
+    int8_path = quantize_int8(path, weights / INT8_ONNX_FILE, batches, weights / SAFETENSORS_FILE)
+    dice = mask_agreement(model, int8_path, photo_batches(split_photos(data, labels, "val"), s))
     int8_ok = dice.mean() >= INT8_MEAN_DICE and dice.min() >= INT8_MIN_DICE
-    print(f"wrote {int8} ({int8.stat().st_size / 1e6:.1f} MB); masks vs PyTorch fp32 on {len(dice)} validation photos: "
+    print(f"wrote {int8_path} ({int8_path.stat().st_size / 1e6:.1f} MB); masks vs PyTorch fp32 on {len(dice)} validation photos: "
           f"Dice mean {dice.mean():.4f}, min {dice.min():.4f} (tolerance mean >= {INT8_MEAN_DICE}, min >= {INT8_MIN_DICE})")
     if not int8_ok:
-        int8.unlink()
-        print(f"removed {int8}: outside tolerance")
-    return 0 if ok and int8_ok else 1
+        int8_path.unlink()
+        print(f"removed {int8_path}: outside tolerance")
+    return ok and int8_ok

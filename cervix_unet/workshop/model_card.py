@@ -5,11 +5,13 @@ filled with the measured evaluation and benchmark numbers so the saved folder do
 """
 from __future__ import annotations
 
-import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
+
+from ..model import CervixUNet
 
 TEMPLATE = """---
 {{ card_data }}
@@ -125,13 +127,12 @@ def format_speed(bench: dict) -> str:
     lines = [f"On {m['cpu']} ({m['threads']} threads): the network at {size}x{size} takes "
              f"{net[fastest]['median']:.1f} ms with {fastest}."]
     for backend, runs in pipe.items():
-        photos = [k for k in runs if k != "mask_dice_vs_torch_fp32"]
         lines.append(f"- pipeline, backend `{backend}`: " + "; ".join(
-            f"{p} {runs[p]['end_to_end']['median']:.1f} ms" for p in photos))
+            f"{p} {run['end_to_end']['median']:.1f} ms" for p, run in runs["photos"].items()))
     return "\n".join(lines)
 
 
-def build_card(model, metrics: dict | None, benches: list[dict], training: str, limits: str,
+def build_card(model: CervixUNet, metrics: dict | None, benches: list[dict], training: str, limits: str,
                train_images: int, val_images: int, metrics_int8: dict | None = None) -> ModelCard:
     info = model._hub_mixin_info.model_card_data
     data = ModelCardData(library_name="cervix-unet", license="mit", tags=list(info.tags or []),
@@ -146,33 +147,20 @@ def build_card(model, metrics: dict | None, benches: list[dict], training: str, 
         int8=format_int8(metrics, metrics_int8))
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--weights", default="weights")
-    parser.add_argument("--evaluation", default="reports/val/summary.json")
-    parser.add_argument("--evaluation-int8", default="reports/val_int8/summary.json")
-    parser.add_argument("--bench", nargs="+", default=["reports/bench/bench.json", "reports/bench_xeon/bench.json"],
-                        help="benchmark reports, one per machine")
-    parser.add_argument("--training", default="reports/training.md", help="Markdown paragraph on the training run")
-    parser.add_argument("--limits", default="reports/limits.md", help="Markdown on failure modes seen")
-    parser.add_argument("--labels", default="labels")
-
-
-def run(args: argparse.Namespace) -> int:
+def write_card(weights: str | Path, labels_dir: str | Path, evaluation: str, evaluation_int8: str,
+               benches: list[str], training: str, limits: str) -> Path:
+    """Build the card from the report files that exist and save it as ``weights/README.md``."""
     from .labels import load_labels
-    from .model import CervixUNet
-    from .split import keys_in
+    from .split import select_keys
 
-    def read(path: str, kind=json.loads):
+    def read(path: str, kind: Callable = json.loads) -> object:
         p = Path(path)
         return kind(p.read_text()) if p.is_file() else None
 
-    model = CervixUNet.from_pretrained(args.weights)
-    labels = load_labels(args.labels)
-    split = json.loads((Path(args.labels) / "split.json").read_text())
-    benches = [b for b in map(read, args.bench) if b]
-    card = build_card(model, read(args.evaluation), benches, read(args.training, str) or "",
-                      read(args.limits, str) or "", len(keys_in(labels, split["train"])), len(keys_in(labels, split["val"])),
-                      read(args.evaluation_int8))
-    card.save(Path(args.weights) / "README.md")
-    print(f"wrote {Path(args.weights) / 'README.md'}")
-    return 0
+    model = CervixUNet.from_pretrained(weights)
+    labels = load_labels(labels_dir)
+    card = build_card(model, read(evaluation), [b for b in map(read, benches) if b], read(training, str) or "",
+                      read(limits, str) or "", len(select_keys(labels, labels_dir, "train")),
+                      len(select_keys(labels, labels_dir, "val")), read(evaluation_int8))
+    card.save(Path(weights) / "README.md")
+    return Path(weights) / "README.md"

@@ -1,0 +1,21 @@
+"""`cervix-unet train`: train CervixUNet on the project's labels (``workshop.train``)."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+from ..workshop.train import TrainConfig, train
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for field in fields(TrainConfig):  # one option per config value, same default
+        flag = "--" + field.name.replace("_", "-")
+        if field.type in ("bool", bool):
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=field.default)
+        else:
+            parser.add_argument(flag, type=type(field.default), default=field.default)
+
+
+def run(args: argparse.Namespace) -> int:
+    train(TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)}))
+    return 0

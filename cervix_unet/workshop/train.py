@@ -1,0 +1,171 @@
+"""Train CervixUNet on the project's labels (nanoGPT style: config, one loop, checkpoints).
+
+    cervix-unet train --data ../shared/data --out runs/r128 --size 128 --epochs 120
+
+Every epoch: train on the train split with augmentation, measure Dice on the validation
+split (at the working resolution), write ``checkpoint.pt`` (resume with ``--resume``), save
+the best model with ``save_pretrained`` to ``<out>/best`` and redraw ``curves.png``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import segmentation_models_pytorch as smp
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..model import CervixUNet
+from .data import CervixDataset, load_pairs
+from .labels import load_labels
+from .metrics import DiceScore
+from .split import select_keys
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run depends on: plain values, stored in the checkpoint."""
+
+    data: str = "../shared/data"  # folder the label keys are relative to
+    labels: str = "labels"  # folder with the label files and split.json
+    out: str = "runs/train"  # run folder: checkpoint, best model, curves
+    size: int = 128  # working resolution (square, multiple of 16)
+    epochs: int = 120
+    batch_size: int = 8
+    lr: float = 3e-4  # peak learning rate (Adam)
+    warmup_epochs: int = 3
+    patience: int = 40  # stop after this many epochs without improvement
+    bf16: bool = True  # bfloat16 autocast (fast on CPUs with AMX / AVX512-BF16)
+    seed: int = 0
+    resume: bool = False  # continue from <out>/checkpoint.pt
+    threads: int = 0  # torch threads (0: all cores)
+    max_images: int = 0  # use at most this many images per split (smoke tests)
+
+    def learning_rate(self, epoch: float) -> float:
+        """Linear warm-up, then cosine decay to 1% of the peak."""
+        if epoch < self.warmup_epochs:
+            return self.lr * (epoch + 1) / self.warmup_epochs
+        progress = (epoch - self.warmup_epochs) / max(1, self.epochs - self.warmup_epochs)
+        return self.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@torch.inference_mode()
+def validate(model: CervixUNet, loader: DataLoader, bf16: bool) -> tuple[float, float]:
+    """Mean per-image Dice and IoU (threshold 0.5, both-empty counts 1) on the loader."""
+    model.eval()
+    dice, ious = DiceScore(), []
+    for image, mask in loader:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(image.contiguous(memory_format=torch.channels_last))
+        pred, truth = logits.float() > 0, mask > 0.5
+        dice.add(pred, truth)
+        inter, union = (pred & truth).sum((1, 2, 3)).float(), (pred | truth).sum((1, 2, 3)).float()
+        ious += torch.where(union > 0, inter / union.clamp(min=1), torch.ones_like(inter)).tolist()
+    return dice.mean(), float(np.mean(ious))
+
+
+def plot_curves(history: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    ax1.plot(epochs, [h["train_loss"] for h in history], label="train loss (Dice + BCE)")
+    ax1.set_xlabel("epoch")
+    ax1.set_yscale("log")
+    ax2.plot(epochs, [h["val_dice"] for h in history], label="validation Dice")
+    ax2.plot(epochs, [h["val_iou"] for h in history], label="validation IoU")
+    ax2.set_xlabel("epoch")
+    ax2.set_ylim(0.5, 1.0)
+    for ax in (ax1, ax2):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"CervixUNet training ({path.parent.name})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def train(config: TrainConfig) -> Path:
+    """Run the training; returns the folder of the best model."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = load_labels(config.labels)
+    train_keys, val_keys = select_keys(labels, config.labels, "train"), select_keys(labels, config.labels, "val")
+    if config.max_images:  # a quick smoke run
+        train_keys, val_keys = train_keys[::len(train_keys) // config.max_images + 1], val_keys[:config.max_images]
+    store = 2 * config.size  # stored larger than the working size, room for crops and zoom
+    train_set = CervixDataset(*load_pairs(train_keys, labels, config.data, store), config.size, augment=True)
+    val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
+    generator = torch.Generator().manual_seed(config.seed)
+    train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator)
+    val_loader = DataLoader(val_set, batch_size=16)
+    print(f"train {len(train_keys)} images, val {len(val_keys)} images, size {config.size}")
+
+    model = CervixUNet(input_size=config.size).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    dice_loss = smp.losses.DiceLoss(smp.losses.BINARY_MODE, from_logits=True)
+    bce_loss = torch.nn.BCEWithLogitsLoss()
+    history: list[dict] = []
+    start, best = 0, -1.0
+    checkpoint_path = out / "checkpoint.pt"
+    if config.resume and checkpoint_path.exists():
+        state = torch.load(checkpoint_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, start, best = state["history"], state["epoch"] + 1, state["best"]
+        torch.set_rng_state(state["rng"])
+        generator.set_state(state["generator"])
+        print(f"resumed at epoch {start}, best val Dice {best:.4f}")
+
+    stale = 0 if not history else start - 1 - max(h["epoch"] for h in history if h["val_dice"] == best)
+    for epoch in range(start, config.epochs):
+        model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = config.learning_rate(epoch)
+        losses, t0 = [], time.time()
+        for image, mask in tqdm(train_loader, desc=f"epoch {epoch}", leave=False):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                logits = model(image.contiguous(memory_format=torch.channels_last))
+            logits = logits.float()
+            loss = dice_loss(logits, mask) + bce_loss(logits, mask)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            losses.append(loss.item())
+        val_dice, val_iou = validate(model, val_loader, config.bf16)
+        history.append({"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
+                        "val_dice": val_dice, "val_iou": val_iou, "seconds": time.time() - t0})
+        improved = val_dice > best
+        if improved:
+            best, stale = val_dice, 0
+            model.save_pretrained(out / "best")
+        else:
+            stale += 1
+        print(json.dumps(history[-1]) + (" *" if improved else ""), flush=True)
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                    "history": history, "best": best, "rng": torch.get_rng_state(),
+                    "generator": generator.get_state(), "config": asdict(config)}, checkpoint_path)
+        (out / "history.json").write_text(json.dumps(history, indent=1))
+        plot_curves(history, out / "curves.png")
+        if stale >= config.patience:
+            print(f"no improvement for {stale} epochs: stopping")
+            break
+    return out / "best"
