@@ -12,6 +12,7 @@ import sys
 SUBCOMMANDS = {
     "predict": ("cervix_unet.commands.predict", "segment photos: crop, mask, overlay and a summary"),
     "train": ("cervix_unet.commands.train", "train CervixUNet on the project's labels"),
+    "crossval": ("cervix_unet.commands.crossval", "patient-wise k-fold cross-validation of a training recipe"),
     "evaluate": ("cervix_unet.commands.evaluate", "measure a model against labels: Dice, IoU, HD95, box IoU"),
     "bench": ("cervix_unet.commands.bench", "time the network and the pipeline per backend and stage"),
     "export": ("cervix_unet.commands.export", "export the weights to ONNX and check it against PyTorch"),

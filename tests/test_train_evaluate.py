@@ -58,3 +58,44 @@ def test_shipped_model_meets_the_validation_targets(tmp_path, shared_data):
     assert s["dice"]["median"] >= 0.95, s["dice"]
     assert s["box_iou"]["mean"] >= 0.85, s["box_iou"]
     assert s["dice_below_0.6"] == []
+
+
+def test_folds_keep_patients_together_and_spread_sources(labels):
+    from collections import Counter
+
+    from cervix_unet.workshop.split import make_folds, patient_of, view_of
+
+    folds = make_folds(labels, 5, seed=0)
+    assert sorted(k for fold in folds for k in fold) == sorted(labels)  # every image held out exactly once
+    fold_of_group = {}
+    for i, fold in enumerate(folds):
+        for key in fold:
+            assert fold_of_group.setdefault(patient_of(key, labels[key]), i) == i  # a group never straddles folds
+    for fold in folds:
+        assert {k.split("/")[0] for k in fold} == {k.split("/")[0] for k in labels}
+        assert 0.1 < len(fold) / len(labels) < 0.3
+    common_views = [v for v, n in Counter(view_of(k) for k in labels).items() if n >= 40]
+    assert all(any(view_of(k) == v for k in fold) for fold in folds for v in common_views)
+
+
+def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data):
+    report = tmp_path / "cv"
+    args = ["crossval", "--data", str(shared_data), "--labels", str(LABELS), "--out", str(tmp_path / "runs"),
+            "--report", str(report), "--size", "32", "--epochs", "1", "--batch-size", "4", "--max-images", "4",
+            "--warmup-epochs", "1", "--folds", "2", "--no-bf16"]
+    assert main(args) == 0
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["folds"] == 2 and summary["images"] == 8
+    assert set(summary["by_source"]) <= {"annocerv", "iarc_atlas", "mobileodt"}
+    assert (report / "summary.md").read_text().startswith("# Cross-validation (2 folds")
+    assert (report / "worst_fold_1.png").exists()
+
+
+def test_refit_trains_on_everything_and_keeps_the_last_epoch(tmp_path, shared_data):
+    out = tmp_path / "refit"
+    args = ["train", "--data", str(shared_data), "--labels", str(LABELS), "--out", str(out), "--size", "32",
+            "--epochs", "2", "--batch-size", "4", "--max-images", "8", "--warmup-epochs", "1", "--refit", "--no-bf16"]
+    assert main(args) == 0
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert (out / "best" / "model.safetensors").exists()

@@ -16,6 +16,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, type=type(field.default), default=field.default)
 
 
+def config_from(args: argparse.Namespace) -> TrainConfig:
+    """The training config the options describe."""
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+
+
 def run(args: argparse.Namespace) -> int:
-    train(TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)}))
+    train(config_from(args))
     return 0

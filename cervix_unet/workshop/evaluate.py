@@ -51,6 +51,28 @@ def worst_sheet(rows: list[dict], labels: dict, segmenter: Segmenter, data_root:
     return contact_sheet(items, columns=4, thumb_width=360)
 
 
+def score_images(segmenter: Segmenter, keys: list[str], labels: dict, data: str | Path, desc: str = "evaluating") -> list[dict]:
+    """One row per image: the full pipeline's mask against the label, at the photo's own size."""
+    rows = []
+    for key in tqdm(keys, desc=desc, unit="image"):
+        result = segmenter(Path(data) / key)
+        truth = label_mask(labels[key])
+        if truth.shape != result.mask.shape:
+            raise ValueError(f"{key}: label size {truth.shape} differs from the image {result.mask.shape}")
+        rows.append({"image": key, "source": key.split("/")[0], "view": view_of(key),
+                     "label_empty": not truth.any(), "found": result.found, "confidence": result.confidence,
+                     **mask_metrics(result.mask, truth)})
+    return rows
+
+
+def write_rows(rows: list[dict], path: Path) -> None:
+    """Per-image rows as CSV."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def evaluate(weights: str | Path, data: str | Path, labels_dir: str | Path, split: str, out: str | Path,
              backend: str = "auto", threshold: float = SegmentOptions.threshold, worst: int = 12, limit: int = 0) -> dict:
     """Score ``weights`` on one part of the split; write the report to ``out``; return the summary."""
@@ -58,22 +80,10 @@ def evaluate(weights: str | Path, data: str | Path, labels_dir: str | Path, spli
     keys = select_keys(labels, labels_dir, split)[: limit or None]
     segmenter = Segmenter.from_pretrained(weights, backend=backend, max_side=None,
                                           options=SegmentOptions(threshold=threshold))
-    rows = []
-    for key in tqdm(keys, desc=f"evaluating {split}", unit="image"):
-        result = segmenter(Path(data) / key)
-        truth = label_mask(labels[key])
-        if truth.shape != result.mask.shape:
-            raise ValueError(f"{key}: label size {truth.shape} differs from the image {result.mask.shape}")
-        row = {"image": key, "source": key.split("/")[0], "view": view_of(key),
-               "label_empty": not truth.any(), "found": result.found, "confidence": result.confidence,
-               **mask_metrics(result.mask, truth)}
-        rows.append(row)
+    rows = score_images(segmenter, keys, labels, data, desc=f"evaluating {split}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "per_image.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_rows(rows, out / "per_image.csv")
     summary = {"weights": str(weights), "split": split, "backend": segmenter.backend.name,
                "threshold": threshold, **summarise(rows),
                "by_source": {s: summarise([r for r in rows if r["source"] == s])["dice"]["mean"]

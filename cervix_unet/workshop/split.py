@@ -1,7 +1,9 @@
-"""Cases, views and the case-wise train / validation split.
+"""Cases, views, patient groups, the train / validation split and the cross-validation folds.
 
 Images of one case (and of one patient filed under two AnnoCerv case ids) are
-near-duplicates, so the split is made over patient groups, never over images.
+near-duplicates, so splits and folds are made over patient groups, never over images. Phone
+photos have no patient ids: each is its own case, and look-alikes share the ``group`` their
+label records (``groups.lookalike_groups``).
 """
 from __future__ import annotations
 
@@ -17,13 +19,15 @@ SAME_PATIENT = [("C1", "C23"), ("C16", "C26"), ("C21", "C28"), ("C55", "C87"), (
 
 VIEWS = [
     "speculum", "saline", "green filter", "acetic acid", "lugol's iodine",
-    "magnified", "endocervical speculum", "other",
+    "magnified", "endocervical speculum", "phone", "other",
 ]
 
 
 def case_of(key: str) -> str:
     """The case of an image key: ``annocerv/C12`` or ``iarc_atlas/AAAX``."""
     source, _, rest = key.partition("/")
+    if source == "mobileodt":  # no patient ids: one photo, one case
+        return f"{source}/{Path(rest).stem}"
     if source == "annocerv":
         match = re.search(r"(C\d+)Aceto_", rest)
     else:
@@ -33,8 +37,11 @@ def case_of(key: str) -> str:
     return f"{source}/{match.group(1)}"
 
 
-def patient_of(key: str) -> str:
-    """The patient group of an image key (merges the AnnoCerv same-patient pairs)."""
+def patient_of(key: str, label: dict | None = None) -> str:
+    """The patient group of an image key: the label's look-alike ``group`` where it has one,
+    else the case, with the AnnoCerv same-patient pairs merged."""
+    if label and label.get("group"):
+        return label["group"]
     case = case_of(key)
     for first, second in SAME_PATIENT:
         if case == f"annocerv/{second}":
@@ -47,6 +54,8 @@ def view_of(key: str) -> str:
     name = key.rsplit("/", 1)[-1].lower()
     if key.startswith("annocerv/"):
         return "acetic acid"
+    if key.startswith("mobileodt/"):
+        return "phone"
     if "endocerv" in name:
         return "endocervical speculum"
     if "green_filter" in name:
@@ -112,3 +121,16 @@ def select_keys(keys: Iterable[str], labels_dir: str | Path, part: str) -> list[
     if part == "all":
         return sorted(keys)
     return keys_of_groups(keys, read_split(labels_dir)[part])
+
+
+def make_folds(labels: dict[str, dict], n_folds: int = 5, seed: int = 0) -> list[list[str]]:
+    """``n_folds`` cross-validation folds of the labelled keys: patient (and look-alike) groups
+    kept whole, each source and view kind spread over the folds (scikit-learn's
+    ``StratifiedGroupKFold``). Returns the held-out keys of each fold, sorted."""
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    keys = sorted(labels)
+    strata = [f"{k.split('/')[0]}|{view_of(k)}" for k in keys]
+    groups = [patient_of(k, labels[k]) for k in keys]
+    folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return [sorted(keys[i] for i in held_out) for _, held_out in folds.split(keys, strata, groups)]

@@ -25,7 +25,7 @@ from ..model import CervixUNet
 from .data import CervixDataset, load_pairs
 from .labels import load_labels
 from .metrics import DiceScore
-from .split import select_keys
+from .split import make_folds, select_keys
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,10 @@ class TrainConfig:
     resume: bool = False  # continue from <out>/checkpoint.pt
     threads: int = 0  # torch threads (0: all cores)
     max_images: int = 0  # use at most this many images per split (smoke tests)
+    fold: int = -1  # -1: validate on split.json's val part; k >= 0: hold out cross-validation fold k
+    folds: int = 5  # number of cross-validation folds (split.make_folds)
+    fold_seed: int = 0  # how the folds are drawn (fixed, so that every recipe sees the same folds)
+    refit: bool = False  # train on every labelled image, no validation; the last epoch is the model
 
     def learning_rate(self, epoch: float) -> float:
         """Linear warm-up, then cosine decay to 1% of the peak."""
@@ -99,6 +103,16 @@ def plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def train_and_val_keys(config: TrainConfig, labels: dict) -> tuple[list[str], list[str]]:
+    """The images to train on and to validate on, as the config says."""
+    if config.refit:
+        return sorted(labels), []
+    if config.fold >= 0:
+        held_out = set(make_folds(labels, config.folds, config.fold_seed)[config.fold])
+        return sorted(set(labels) - held_out), sorted(held_out)
+    return select_keys(labels, config.labels, "train"), select_keys(labels, config.labels, "val")
+
+
 def train(config: TrainConfig) -> Path:
     """Run the training; returns the folder of the best model."""
     if config.threads:
@@ -107,9 +121,10 @@ def train(config: TrainConfig) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     labels = load_labels(config.labels)
-    train_keys, val_keys = select_keys(labels, config.labels, "train"), select_keys(labels, config.labels, "val")
+    train_keys, val_keys = train_and_val_keys(config, labels)
     if config.max_images:  # a quick smoke run
-        train_keys, val_keys = train_keys[::len(train_keys) // config.max_images + 1], val_keys[:config.max_images]
+        train_keys = train_keys[:: len(train_keys) // config.max_images + 1]
+        val_keys = val_keys[:: max(1, len(val_keys) // config.max_images)][: config.max_images]
     store = 2 * config.size  # stored larger than the working size, room for crops and zoom
     train_set = CervixDataset(*load_pairs(train_keys, labels, config.data, store), config.size, augment=True)
     val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
@@ -134,7 +149,7 @@ def train(config: TrainConfig) -> Path:
         generator.set_state(state["generator"])
         print(f"resumed at epoch {start}, best val Dice {best:.4f}")
 
-    stale = 0 if not history else start - 1 - max(h["epoch"] for h in history if h["val_dice"] == best)
+    stale = 0 if not history or not val_keys else start - 1 - max(h["epoch"] for h in history if h["val_dice"] == best)
     for epoch in range(start, config.epochs):
         model.train()
         for group in optimizer.param_groups:
@@ -150,12 +165,12 @@ def train(config: TrainConfig) -> Path:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             losses.append(loss.item())
-        val_dice, val_iou = validate(model, val_loader, config.bf16)
+        val_dice, val_iou = validate(model, val_loader, config.bf16) if val_keys else (float("nan"), float("nan"))
         history.append({"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
                         "val_dice": val_dice, "val_iou": val_iou, "seconds": time.time() - t0})
-        improved = val_dice > best
+        improved = val_dice > best or not val_keys  # a refit keeps its last epoch
         if improved:
-            best, stale = val_dice, 0
+            best, stale = (val_dice if val_keys else best), 0
             model.save_pretrained(out / "best")
         else:
             stale += 1
