@@ -24,8 +24,9 @@ import numpy as np
 from .backends import Backend, load_backend
 from .crop import Box, crop_image, expand_box, mask_box, scale_box
 from .image_io import MAX_PIXELS, ImageInput, decode_image
-from .postprocess import clean_probability
+from .postprocess import clean_mask, clean_probability
 from .preprocess import resize_rgb, to_batch
+from .quality import RELIABILITY_MIN, flip_agreement, quality_flags, quality_measures
 from .render import overlay
 
 DEFAULT_MAX_SIDE = 1000  # camera-sized JPEGs are decoded at 1/2-1/8 scale, keeping >= 1000 px
@@ -64,6 +65,16 @@ class SegmentationResult:
     original_size: tuple[int, int]  # (W, H) of the upright photo; larger than ``image`` after a reduced decode
     working_probability: np.ndarray = field(repr=False)  # the network's map at its working size
     timings: dict[str, float] = field(default_factory=dict, repr=False)  # seconds per stage
+    reliability: float = 0.0  # confidence x agreement with the mirrored photo's outline (quality.py)
+    flags: list[str] = field(default_factory=list)  # photo quality problems (quality.FLAG_TEXT)
+    quality: dict[str, float] = field(default_factory=dict, repr=False)  # the measures behind the flags
+    flipped_probability: np.ndarray | None = field(default=None, repr=False)  # the map of the mirrored photo
+
+    @property
+    def check(self) -> bool:
+        """Whether a person should check this result: a cervix was found but the reliability is
+        low, or the photo has a quality problem."""
+        return bool(self.found and (self.reliability < RELIABILITY_MIN or self.flags))
 
     @property
     def scale(self) -> float:
@@ -95,7 +106,8 @@ class SegmentationResult:
                 "confidence": round(self.confidence, 4), "area_fraction": round(self.area_fraction, 4),
                 "box": list(self.box) if self.box else None,
                 "crop_box": list(self.crop_box) if self.crop_box else None,
-                "box_original": list(box_original) if box_original else None}
+                "box_original": list(box_original) if box_original else None,
+                "reliability": round(self.reliability, 4), "check": self.check, "flags": list(self.flags)}
 
 
 class Segmenter:
@@ -140,13 +152,17 @@ class Segmenter:
         small = resize_rgb(image, self.size)
         lap("resize")
         probability = self.run_network(small)
+        flipped = self.run_network(small[:, ::-1])[:, ::-1]  # the mirrored photo, for the reliability
         lap("network")
-        return self.postprocess(image, probability, opts, original_size, lap)
+        return self.postprocess(image, probability, opts, original_size, lap, flipped, small)
 
     def postprocess(self, image: np.ndarray, probability: np.ndarray, options: SegmentOptions | None = None,
-                    original_size: tuple[int, int] | None = None, lap: _Stopwatch | None = None) -> SegmentationResult:
-        """Mask, box and crop of ``image`` from the network's ``probability`` map. Cheap: an app
-        can keep the map and call this again when the user changes the threshold or margin."""
+                    original_size: tuple[int, int] | None = None, lap: _Stopwatch | None = None,
+                    flipped: np.ndarray | None = None, small: np.ndarray | None = None) -> SegmentationResult:
+        """Mask, box, crop, reliability and quality flags of ``image`` from the network's
+        ``probability`` map (and ``flipped``, the mirrored photo's map, mirrored back; without it
+        the reliability is the confidence alone). Cheap: an app can keep the maps and call this
+        again when the user changes the threshold or margin."""
         opts = options or self.options
         lap = lap or _Stopwatch()
         cleaned = clean_probability(probability, opts.threshold)
@@ -165,12 +181,17 @@ class Segmenter:
         if crop_box:
             x0, y0, x1, y1 = crop_box
             cropped = crop_image(image, crop_box, mask[y0:y1, x0:x1] if opts.crop_mode == "masked" else None)
-        confidence = float(probability[cleaned > opts.threshold].mean()) if found else 0.0
+        working_mask = cleaned > opts.threshold
+        confidence = float(probability[working_mask].mean()) if found else 0.0
+        agreement = 1.0 if flipped is None else flip_agreement(working_mask, clean_mask(flipped, opts.threshold))
+        measures = quality_measures(resize_rgb(image, self.size) if small is None else small, working_mask & found)
         lap("crop")
         return SegmentationResult(image=image, mask=mask, box=box, crop_box=crop_box, crop=cropped,
                                   confidence=confidence, found=found, options=opts,
                                   original_size=original_size or (w, h),
-                                  working_probability=probability, timings=lap.laps)
+                                  working_probability=probability, timings=lap.laps,
+                                  reliability=confidence * agreement, flags=quality_flags(measures, found),
+                                  quality=measures, flipped_probability=flipped)
 
 
 class _Stopwatch:

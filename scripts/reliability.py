@@ -1,0 +1,122 @@
+"""Measure the quality-flag thresholds and how well the reliability score predicts failure.
+
+    .venv/bin/python scripts/reliability.py --weights weights --out reports/reliability
+
+- Thresholds: every quality measure (quality.py) over every labelled photo, with the shipped
+  model's masks; the percentiles that the flags' thresholds were set at are reported beside them.
+- Failure prediction, on photos the shipped weights never trained on (the split's validation
+  part and the phone photos): AUROC of the reliability score for "Dice below 0.85", how many
+  failures "check this result" flags, how many good results it flags needlessly, and photos
+  below Dice 0.70 that carry neither a low score nor a flag.
+- No cervix: the pool's empty labels and non-colposcopy pictures shipped with scikit-image
+  (a face, a cat, coffee, text, a page, textures): how many come back "no cervix found".
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cervix_unet import Segmenter, quality  # noqa: E402
+from cervix_unet.workshop.evaluate import score_images, write_rows  # noqa: E402
+from cervix_unet.workshop.labels import load_labels  # noqa: E402
+from cervix_unet.workshop.split import select_keys  # noqa: E402
+
+FAIL_DICE = 0.85
+NON_COLPOSCOPY = ["astronaut", "camera", "coffee", "chelsea", "rocket", "text", "page", "coins", "hubble_deep_field",
+                  "immunohistochemistry", "retina", "moon", "clock", "colorwheel", "grass", "gravel", "brick"]
+
+
+def non_colposcopy_pictures() -> dict[str, np.ndarray]:
+    """Pictures that are not colposcopy photos, from scikit-image's bundled samples."""
+    import skimage.data
+
+    return {name: getattr(skimage.data, name)() for name in NON_COLPOSCOPY}
+
+
+def chart(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for source, colour in [("annocerv", "tab:blue"), ("iarc_atlas", "tab:orange"), ("mobileodt", "tab:green")]:
+        part = [r for r in rows if r["source"] == source]
+        ax.scatter([r["reliability"] for r in part], [r["dice"] for r in part], s=12, c=colour, label=source, alpha=0.7)
+    ax.axvline(quality.RELIABILITY_MIN, color="k", ls="--", lw=1, label=f"check below {quality.RELIABILITY_MIN}")
+    ax.axhline(FAIL_DICE, color="r", ls=":", lw=1, label=f"failure: Dice < {FAIL_DICE}")
+    ax.set_xlabel("reliability (confidence x mirrored-photo agreement)")
+    ax.set_ylabel("Dice against the label")
+    ax.set_title("Reliability against Dice, photos the shipped model never trained on")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", default="weights")
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--labels", default="labels")
+    parser.add_argument("--out", default="reports/reliability")
+    args = parser.parse_args()
+    from sklearn.metrics import roc_auc_score
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = load_labels(args.labels)
+    segmenter = Segmenter.from_pretrained(args.weights, max_side=None)
+    rows = score_images(segmenter, sorted(labels), labels, args.data, "scoring the pool")
+    write_rows(rows, out / "per_image.csv")
+    unseen = set(select_keys(labels, args.labels, "val")) | {k for k in labels if k.startswith("mobileodt/")}
+    held = [r for r in rows if r["image"] in unseen and not r["label_empty"]]
+    fail = np.array([r["dice"] < FAIL_DICE for r in held])
+    score = np.array([r["reliability"] for r in held])
+    confidence = np.array([r["confidence"] for r in held])
+    checked = np.array([r["check"] for r in held])
+    low = score < quality.RELIABILITY_MIN
+    measures = {m: np.array([r[f"quality_{m}"] for r in rows]) for m in ("sharpness", "glare", "brightness", "border", "area")}
+    found_pool = np.array([r["found"] for r in rows])
+    below_70 = [r["image"] for r in held if r["dice"] < 0.70 and r["reliability"] >= quality.RELIABILITY_MIN and not r["flags"]]
+    empties = [r for r in rows if r["label_empty"]]
+    others = {name: segmenter(picture if picture.dtype != bool else picture.astype(np.uint8) * 255)
+              for name, picture in non_colposcopy_pictures().items()}
+    report = {
+        "held_out_photos": len(held), "failures": int(fail.sum()),
+        "auroc_reliability": float(roc_auc_score(fail, -score)) if 0 < fail.sum() < len(fail) else None,
+        "auroc_confidence": float(roc_auc_score(fail, -confidence)) if 0 < fail.sum() < len(fail) else None,
+        "threshold": quality.RELIABILITY_MIN,
+        "failures_low_reliability": int((fail & low).sum()), "failures_checked": int((fail & checked).sum()),
+        "good_checked": int((~fail & checked).sum()), "good": int((~fail).sum()),
+        "below_0.70_unflagged": below_70,
+        "flag_rates_pool": {f: float(np.mean([f in r["flags"].split(" ") for r in rows])) for f in quality.FLAG_TEXT},
+        "percentile_of_threshold": {
+            "blurred (sharpness)": float((measures["sharpness"] < quality.BLUR_MAX_SHARPNESS).mean()),
+            "glare": float((measures["glare"][found_pool] > quality.GLARE_MIN_FRACTION).mean()),
+            "under-exposed": float((measures["brightness"] < quality.DARK_MAX_BRIGHTNESS).mean()),
+            "over-exposed": float((measures["brightness"] > quality.BRIGHT_MIN_BRIGHTNESS).mean()),
+            "cut by the frame": float((measures["border"][found_pool] > quality.CUT_MIN_BORDER_FRACTION).mean()),
+            "small": float((measures["area"][found_pool] < quality.SMALL_MAX_AREA).mean())},
+        "measure_percentiles": {m: {p: float(np.percentile(v, p)) for p in (2, 5, 50, 95, 98)} for m, v in measures.items()},
+        "empty_labels": {r["image"]: {"found": r["found"], "check": r["check"]} for r in empties},
+        "non_colposcopy": {n: {"found": r.found, "reliability": round(r.reliability, 3), "check": r.check}
+                           for n, r in others.items()},
+        "by_source": {s: {"photos": int(sum(r["source"] == s for r in held)),
+                          "dice_mean": float(np.mean([r["dice"] for r in held if r["source"] == s])),
+                          "dice_median": float(np.median([r["dice"] for r in held if r["source"] == s])),
+                          "box_iou_mean": float(np.mean([r["box_iou"] for r in held if r["source"] == s]))}
+                      for s in sorted({r["source"] for r in held})},
+    }
+    (out / "reliability.json").write_text(json.dumps(report, indent=1) + "\n")
+    chart(held, out / "reliability.png")
+    print(json.dumps({k: v for k, v in report.items() if k not in ("measure_percentiles", "empty_labels")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
