@@ -105,10 +105,12 @@ def make_split(keys: Iterable[str], val_fraction: float = 0.18, seed: int = 0) -
     return {"train": train, "val": sorted(val)}
 
 
-def keys_of_groups(keys: Iterable[str], groups: Iterable[str]) -> list[str]:
-    """The image keys whose patient group is in ``groups``."""
+def keys_of_groups(keys: Iterable[str] | dict[str, dict], groups: Iterable[str]) -> list[str]:
+    """The image keys whose patient group is in ``groups`` (given the labels, a dict, look-alike
+    groups recorded in them count as patients)."""
     wanted = set(groups)
-    return sorted(k for k in keys if patient_of(k) in wanted)
+    labels = keys if isinstance(keys, dict) else {}
+    return sorted(k for k in keys if patient_of(k, labels.get(k)) in wanted)
 
 
 def read_split(labels_dir: str | Path) -> dict[str, list[str]]:
@@ -116,8 +118,9 @@ def read_split(labels_dir: str | Path) -> dict[str, list[str]]:
     return json.loads((Path(labels_dir) / "split.json").read_text())
 
 
-def select_keys(keys: Iterable[str], labels_dir: str | Path, part: str) -> list[str]:
-    """The keys of one part of the split ("train", "val"; "all": every key)."""
+def select_keys(keys: Iterable[str] | dict[str, dict], labels_dir: str | Path, part: str) -> list[str]:
+    """The keys of one part of the split ("train", "val"; "all": every key). Given the labels
+    (a dict), look-alike groups recorded in them count as patients."""
     if part == "all":
         return sorted(keys)
     return keys_of_groups(keys, read_split(labels_dir)[part])
@@ -134,3 +137,15 @@ def make_folds(labels: dict[str, dict], n_folds: int = 5, seed: int = 0) -> list
     groups = [patient_of(k, labels[k]) for k in keys]
     folds = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
     return [sorted(keys[i] for i in held_out) for _, held_out in folds.split(keys, strata, groups)]
+
+
+def extend_split(split: dict[str, list[str]], labels: dict[str, dict], source: str, val_fraction: float = 0.18,
+                 seed: int = 0) -> dict[str, list[str]]:
+    """``split`` with the patient groups of a newly labelled ``source`` added, ``val_fraction`` of
+    them (drawn with ``seed``) to validation; the groups already placed keep their part."""
+    rng = random.Random(seed)
+    placed = set(split["train"]) | set(split["val"])
+    new = sorted({patient_of(k, v) for k, v in labels.items() if k.startswith(source + "/")} - placed)
+    rng.shuffle(new)
+    n_val = round(val_fraction * len(new))
+    return {"train": sorted(split["train"] + new[n_val:]), "val": sorted(split["val"] + new[:n_val])}

@@ -50,6 +50,7 @@ class TrainConfig:
     folds: int = 5  # number of cross-validation folds (split.make_folds)
     fold_seed: int = 0  # how the folds are drawn (fixed, so that every recipe sees the same folds)
     refit: bool = False  # train on every labelled image, no validation; the last epoch is the model
+    init: str = ""  # start from these weights (a model folder) instead of a fresh Glorot init
 
     def learning_rate(self, epoch: float) -> float:
         """Linear warm-up, then cosine decay to 1% of the peak."""
@@ -133,7 +134,10 @@ def train(config: TrainConfig) -> Path:
     val_loader = DataLoader(val_set, batch_size=16)
     print(f"train {len(train_keys)} images, val {len(val_keys)} images, size {config.size}")
 
-    model = CervixUNet(input_size=config.size).to(memory_format=torch.channels_last)
+    model = CervixUNet.from_pretrained(config.init) if config.init else CervixUNet(input_size=config.size)
+    if model.input_size != config.size:
+        raise ValueError(f"{config.init} works at {model.input_size} px, not --size {config.size}")
+    model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     dice_loss = smp.losses.DiceLoss(smp.losses.BINARY_MODE, from_logits=True)
     bce_loss = torch.nn.BCEWithLogitsLoss()
