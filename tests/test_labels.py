@@ -8,12 +8,13 @@ import pytest
 from cervix_unet.workshop.label_report import check
 from cervix_unet.workshop.label_tools import mask_to_polygons
 from cervix_unet.workshop.labels import label_mask, render_mask, validate_label
-from cervix_unet.workshop.split import SAME_PATIENT, case_of, keys_of_groups, make_split, patient_of, view_of
+from cervix_unet.workshop.split import (SAME_PATIENT, case_of, extend_split, keys_of_groups, make_split, patient_of,
+                                         view_of)
 from tests.conftest import LABELS
 
 
 def test_every_polygon_valid_and_inside_its_image(labels):
-    assert len(labels) == 513
+    assert len(labels) == 913  # 270 AnnoCerv + 243 IARC + 400 phone photos
     problems = [p for key, label in labels.items() for p in validate_label(key, label)]
     assert problems == []
 
@@ -39,7 +40,7 @@ def test_empty_polygons_mean_no_cervix(labels):
 
 def test_provenance_recorded(labels):
     for label in labels.values():
-        assert label["origin"] in {"drawn", "proposed-corrected", "drawn-corrected"}
+        assert label["origin"] in {"drawn", "proposed-corrected", "drawn-corrected", "proposed-accepted"}
         assert label["reviewed"] is True
         assert label["annotator"]
 
@@ -83,11 +84,11 @@ def test_split_is_case_wise_and_covers_views(labels):
     split = json.loads((LABELS / "split.json").read_text())
     train, val = set(split["train"]), set(split["val"])
     assert not train & val
-    assert train | val == {patient_of(k) for k in labels}
+    assert train | val == {patient_of(k, v) for k, v in labels.items()}
     # same-patient AnnoCerv pairs never straddle the split
     for first, second in SAME_PATIENT:
         assert patient_of(f"annocerv/images/{second}Aceto_1.jpg") == f"annocerv/{first}"
-    for source in ("annocerv", "iarc_atlas"):
+    for source in ("annocerv", "iarc_atlas", "mobileodt"):
         n_val = sum(g.startswith(source) for g in val)
         n_all = sum(g.startswith(source) for g in train | val)
         assert n_val / n_all >= 0.15, source
@@ -96,8 +97,9 @@ def test_split_is_case_wise_and_covers_views(labels):
     for view in set(train_views) | set(val_views):
         if view != "other":
             assert train_views[view] and val_views[view], view
-    # the recorded split is the one the code makes
-    assert make_split(labels, 0.18, 0) == {"train": split["train"], "val": split["val"]}
+    # the recorded split is the one the code makes: the first two sources, then the phone photos added
+    first = make_split([k for k in labels if not k.startswith("mobileodt/")], 0.18, 0)
+    assert extend_split(first, labels, "mobileodt", 0.18, 0) == {"train": split["train"], "val": split["val"]}
 
 
 def test_case_and_view_parsing():
@@ -119,10 +121,10 @@ def test_label_tools_commands(tmp_path, shared_data):
     assert Image.open(tmp_path / "grid.png").size == (576, 384)
     assert main(["labels", "sheet", "--labels", str(LABELS), "--data", str(shared_data), "--confidence", "high",
                  "--per-sheet", "30", "--out", str(tmp_path / "sheets")]) == 0
-    assert len(list((tmp_path / "sheets").glob("*.png"))) == 2  # 57 high-confidence labels
+    assert len(list((tmp_path / "sheets").glob("*.png"))) == 3  # 71 high-confidence labels
     report = tmp_path / "REPORT.md"
     assert main(["labels", "report", "--labels", str(LABELS), "--data", str(shared_data), "--out", str(report)]) == 0
-    assert "513 images" in report.read_text() and (tmp_path / "report_sample.jpg").exists()
+    assert "913 images" in report.read_text() and (tmp_path / "report_sample.jpg").exists()
 
 
 def test_propose_gives_a_reviewable_polygon(capsys):
@@ -134,3 +136,30 @@ def test_propose_gives_a_reviewable_polygon(capsys):
     assert proposal["origin"] == "proposed" and proposal["reviewed"] is False
     assert validate_label("p", proposal) == []
     assert len(proposal["polygons"]) == 1 and 3 <= len(proposal["polygons"][0]) <= 40
+
+
+def test_phone_labels_are_a_reviewed_grouped_sample(labels):
+    phone = {k: v for k, v in labels.items() if k.startswith("mobileodt/")}
+    assert len(phone) == 400 and all(v["reviewed"] for v in phone.values())
+    assert {v["origin"] for v in phone.values()} <= {"proposed-accepted", "proposed-corrected", "drawn"}
+    assert all(v["group"].startswith("mobileodt/lookalike-") for v in phone.values())
+    types = Counter(k.split("_Type_")[1][0] for k in phone)
+    assert types == {"1": 68, "2": 210, "3": 122}  # proportional to the 1,993 photos' types
+
+
+def test_lookalike_groups_join_near_duplicates(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from cervix_unet.workshop.groups import lookalike_groups
+    from tests.conftest import EXAMPLES
+
+    (tmp_path / "phone").mkdir()
+    photo = Image.open(EXAMPLES[0])
+    photo.save(tmp_path / "phone" / "a.jpg")
+    brighter = np.clip(np.asarray(photo).astype(int) + 12, 0, 255).astype(np.uint8)
+    Image.fromarray(brighter).save(tmp_path / "phone" / "a_brighter.jpg")
+    Image.open(EXAMPLES[1]).save(tmp_path / "phone" / "b.jpg")
+    groups = lookalike_groups(["phone/a.jpg", "phone/a_brighter.jpg", "phone/b.jpg"], tmp_path)
+    assert groups["phone/a.jpg"] == groups["phone/a_brighter.jpg"] == "phone/lookalike-a"
+    assert groups["phone/b.jpg"] == "phone/lookalike-b"
