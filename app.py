@@ -32,6 +32,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cervix_unet import InvalidImageError, SegmentationResult, Segmenter, SegmentOptions, to_png  # noqa: E402
+from web_page import add_web_link, web_routes  # noqa: E402  (the in-browser page at /web/)
 
 ROOT = Path(__file__).resolve().parent
 WEIGHTS = Path(os.environ.get("CERVIX_UNET_WEIGHTS", ROOT / "weights"))
@@ -241,10 +242,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args()
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="50mb",
-                   css=CSS, footer_links=["api"], show_error=False)
+                   css=CSS, footer_links=["api"], show_error=False, app_kwargs={"routes": web_routes()})
 
 
 demo = build()  # Hugging Face Spaces and `gradio app.py` look for `demo`
+add_web_link(demo)
 
 if __name__ == "__main__":
     main()

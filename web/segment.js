@@ -311,5 +311,22 @@ export function postprocess(probability, size, w, h, options) {
     confidence = n ? total / n : 0;
   }
   return { mask, width: w, height: h, found, box, cropBox, confidence, areaFraction: found ? count / mask.length : 0,
-    options };
+    options, probability, size };
+}
+
+// ---------------------------------------------------------------- outcome
+
+/** What the page says about a result: "found", "none" (no cervix found: no crop is offered) or
+ * "check" (found, but a person should look before using it). */
+export function outcome(result) {
+  if (!result.found) return { kind: "none" };
+  const concern = reliabilityConcern(result);
+  return concern ? { kind: "check", reason: concern } : { kind: "found" };
+}
+
+/** Why this result needs checking by eye, in words, or null. The Python package's reliability
+ * score ("check this result") is not on main yet; when it lands, port its rule and words here
+ * (from the probability map, mask and box this result carries) and the page shows it. */
+export function reliabilityConcern(result) { // eslint-disable-line no-unused-vars
+  return null;
 }
