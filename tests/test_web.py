@@ -400,10 +400,12 @@ def test_a_browser_without_webassembly_is_told_so(browser, static_url):
 # ------------------------------------------------------------------ served by the app
 
 
-def test_the_app_serves_the_page_and_links_to_it(site, app_server):
-    with urllib.request.urlopen(app_server.url + "web/") as response:
-        assert "cervix-unet on this device" in response.read().decode()
-    with urllib.request.urlopen(app_server.url + "web/config.json") as response:
-        assert json.loads(response.read())["input_size"] == read_config(WEIGHTS)["input_size"]
+def test_the_app_serves_the_page_and_links_to_it(site, app_server, browser):
     with urllib.request.urlopen(app_server.url + "config") as response:
         assert "Run on this device:** [the same model inside your browser](web/)" in response.read().decode()
+    web = WebPage(browser, app_server.url + "web")  # redirected to web/
+    try:
+        assert web.state == "ready" and web.page.url == app_server.url + "web/"
+        assert web.segment(EXAMPLES[0])["found"]
+    finally:
+        web.close()
