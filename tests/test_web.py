@@ -61,12 +61,33 @@ class _Quiet(SimpleHTTPRequestHandler):
         pass
 
 
+class _Isolated(_Quiet):
+    """A host that sends the two headers of cross-origin isolation (as app.py does): threads."""
+
+    def end_headers(self):
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+        super().end_headers()
+
+
+def _serve(site: Path, handler: type):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
 @pytest.fixture(scope="module")
 def static_url(site):
     """Any static host: Python's own file server on a loopback port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server, url = _serve(site, _Quiet)
+    yield url
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def isolated_url(site):
+    server, url = _serve(site, _Isolated)
+    yield url
     server.shutdown()
 
 
@@ -369,10 +390,13 @@ def test_a_decompression_bomb_is_refused_before_decoding(web, tmp_path):
 # ------------------------------------------------------------------ nothing leaves the browser
 
 
-def test_no_request_after_loading_and_none_carries_data(browser, static_url, photos):
-    web = WebPage(browser, static_url)
+@pytest.mark.parametrize("host", ["static_url", "isolated_url"])
+def test_no_request_after_loading_and_none_carries_data(browser, photos, host, request):
+    url = request.getfixturevalue(host)
+    web = WebPage(browser, url)
     try:
-        loaded = {r["url"].removeprefix(static_url) for r in web.requests}
+        assert web.page.evaluate("self.crossOriginIsolated") == (host == "isolated_url")
+        loaded = {r["url"].removeprefix(url) for r in web.requests}
         assert {"page.js", "model.int8.onnx", "ort/ort-wasm-simd-threaded.wasm"} <= loaded <= PAGE_FILES | {""}, loaded
         web.context.set_offline(True)  # the network cut: the page still works
         for path, _ in photos.values():
@@ -406,6 +430,7 @@ def test_the_app_serves_the_page_and_links_to_it(site, app_server, browser):
     web = WebPage(browser, app_server.url + "web")  # redirected to web/
     try:
         assert web.state == "ready" and web.page.url == app_server.url + "web/"
+        assert web.page.evaluate("self.crossOriginIsolated")  # so ONNX Runtime Web may use threads
         assert web.segment(EXAMPLES[0])["found"]
     finally:
         web.close()

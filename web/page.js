@@ -271,6 +271,7 @@ function blackOutside(ctx, mask, w, h) {
 }
 
 function clearResults() {
+  photo?.bitmap.close(); // the decoded pixels of the previous photo are let go at once
   photo = null; result = null;
   for (const id of ["photo", "overlay", "mask", "crop"]) $(id).hidden = true;
   $("drop-hint").hidden = false;
@@ -305,7 +306,7 @@ function item(label, text) {
 /** The result in words: app.py's describe(), same headings and sentences. */
 function describe(ms) {
   const size = `${photo.width}x${photo.height}`;
-  const state = outcome(result);
+  const state = outcome(result, photo.small);
   const info = $("info");
   info.dataset.outcome = state.kind;
   const time = item("Processing time", `${Math.round(ms)} ms`);
@@ -456,7 +457,7 @@ window.cervixUnet = {
   get state() { return document.body.dataset.state; },
   result: () => result && {
     found: result.found, confidence: result.confidence, box: result.box, cropBox: result.cropBox,
-    width: result.width, height: result.height, areaFraction: result.areaFraction, outcome: outcome(result).kind,
+    width: result.width, height: result.height, areaFraction: result.areaFraction, outcome: outcome(result, photo.small).kind,
     timings: { ...timings },
   },
   networkInput: () => photo && Array.from(photo.small),

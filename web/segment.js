@@ -317,16 +317,19 @@ export function postprocess(probability, size, w, h, options) {
 // ---------------------------------------------------------------- outcome
 
 /** What the page says about a result: "found", "none" (no cervix found: no crop is offered) or
- * "check" (found, but a person should look before using it). */
-export function outcome(result) {
+ * "check" (found, but a person should look before using it, and why). ``small`` is the network's
+ * input (size x size x 3 uint8), which a photo-quality check reads. */
+export function outcome(result, small) {
   if (!result.found) return { kind: "none" };
-  const concern = reliabilityConcern(result);
+  const concern = reliabilityConcern(result, small);
   return concern ? { kind: "check", reason: concern } : { kind: "found" };
 }
 
 /** Why this result needs checking by eye, in words, or null. The Python package's reliability
- * score ("check this result") is not on main yet; when it lands, port its rule and words here
- * (from the probability map, mask and box this result carries) and the page shows it. */
-export function reliabilityConcern(result) { // eslint-disable-line no-unused-vars
+ * score ("check this result") had not landed on main when this page was written; when it does,
+ * port its rule and words here. It can read the working probability map (``result.probability``),
+ * the working-size image (``small``) and the mask; a rule that also needs the mirrored photo's map
+ * gets it from one more runNetwork() call in page.js's segment(). The page shows the rest. */
+export function reliabilityConcern(result, small) { // eslint-disable-line no-unused-vars
   return null;
 }
