@@ -314,6 +314,34 @@ def test_no_cervix_found_in_the_same_words(web, python_segmenter, tmp_path):
     assert web.page.is_disabled("#download-crop")
 
 
+def test_a_dropped_photo_and_a_camera_frame(web, browser, static_url):
+    data = base64.b64encode(EXAMPLES[2].read_bytes()).decode()
+    drop = web.page.evaluate_handle(
+        """(b64) => { const t = new DataTransfer(); const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+        t.items.add(new File([bytes], "dropped.jpg", { type: "image/jpeg" })); return t; }""",
+        data,
+    )
+    web.page.dispatch_event("#photo-panel", "drop", {"dataTransfer": drop})
+    web.page.wait_for_function("window.cervixUnet.result()?.width === 576 && window.cervixUnet.state === 'ready'")
+    assert web.page.evaluate("window.cervixUnet.result()")["found"]
+    fake_camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a test pattern
+    camera = browser.browser_type.launch(executable_path=CHROMIUM, headless=True, args=[*ARGS, *fake_camera])
+    try:
+        page = camera.new_context(permissions=["camera"]).new_page()
+        page.goto(static_url)
+        page.wait_for_function("document.body.dataset.state === 'ready'", timeout=120_000)
+        page.click("#camera")
+        page.wait_for_function("document.querySelector('#video').readyState >= 2", timeout=30_000)
+        page.click("#snap")
+        page.wait_for_function(
+            "document.body.dataset.state === 'ready' && document.querySelector('#info').dataset.outcome"
+        )
+        assert page.evaluate("window.cervixUnet.result().width") > 0 and page.is_visible("#photo")
+        assert page.evaluate("document.querySelector('#video').srcObject") is None  # the camera was let go
+    finally:
+        camera.close()
+
+
 # ------------------------------------------------------------------ bad files
 
 

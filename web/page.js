@@ -412,6 +412,7 @@ async function openCamera() {
 function closeCamera() {
   stream?.getTracks().forEach((track) => track.stop());
   stream = null;
+  $("video").srcObject = null;
   $("camera-dialog").close();
 }
 
