@@ -3,11 +3,12 @@
     .venv/bin/python scripts/build_web.py                 # -> build/web/ (python app.py serves it at /web/)
     .venv/bin/python scripts/build_web.py --out site/     # anywhere else, e.g. for GitHub Pages
 
-The folder holds web/'s page (HTML, CSS, three JavaScript modules), ONNX Runtime Web's
+The folder holds web/'s page (HTML, CSS, four JavaScript modules), ONNX Runtime Web's
 WebAssembly build (from web/node_modules: `npm ci --prefix web`, which scripts/setup.sh runs),
 the model export and config.json. config.json is written here from the Python package itself
-(working size from the model's config.json, SegmentOptions' defaults, image_io's limits), so the
-page and the package cannot drift apart: tests/test_web.py checks it.
+(working size from the model's config.json, SegmentOptions' defaults, image_io's limits,
+quality.py's thresholds and words), so that the page and the package cannot drift apart:
+tests/test_web.py checks it.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cervix_unet import SegmentOptions  # noqa: E402
+from cervix_unet import SegmentOptions, quality  # noqa: E402
 from cervix_unet.image_io import MAX_PIXELS, MIN_SIDE  # noqa: E402
 from cervix_unet.weights import INT8_ONNX_FILE, ONNX_FILE, export_is_current, read_config  # noqa: E402
 
 WEB = ROOT / "web"
-PAGE_FILES = ["index.html", "style.css", "page.js", "segment.js", "image_file.js"]
+PAGE_FILES = ["index.html", "style.css", "page.js", "segment.js", "quality.js", "image_file.js"]
 ORT_DIST = WEB / "node_modules" / "onnxruntime-web" / "dist"
 # ONNX Runtime Web (WebAssembly only, its glue bundled in) and its WebAssembly binary, as named in the
 # build: ".js" rather than ".mjs", a suffix some static hosts serve without a JavaScript type
@@ -64,6 +65,14 @@ def onnx_metadata(path: Path) -> dict[str, str]:
     return dict(session.get_modelmeta().custom_metadata_map)
 
 
+def quality_rules() -> dict:
+    """quality.py's thresholds (its upper-case numbers, in lower case) and the words of its flags."""
+    rules = {
+        name.lower(): value for name, value in vars(quality).items() if name.isupper() and isinstance(value, float)
+    }
+    return {**rules, "flag_text": quality.FLAG_TEXT}
+
+
 def web_config(weights: Path, precision: str = "int8") -> dict:
     """What the page needs to know, from the Python package: the one place these are defined."""
     model = weights / MODEL_FILES[precision]
@@ -71,6 +80,7 @@ def web_config(weights: Path, precision: str = "int8") -> dict:
         "input_size": int(read_config(weights)["input_size"]),
         "options": asdict(SegmentOptions()),
         "limits": {"max_pixels": MAX_PIXELS, "min_side": MIN_SIDE},
+        "quality": quality_rules(),
         "display_side": DISPLAY_SIDE,
         "model": {"file": model.name, "precision": precision, "bytes": model.stat().st_size},
         "runtime": {

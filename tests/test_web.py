@@ -30,8 +30,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cervix_unet import InvalidImageError, Segmenter, SegmentOptions
+from cervix_unet import InvalidImageError, Segmenter, SegmentOptions, quality
 from cervix_unet.image_io import MAX_PIXELS, MIN_SIDE, decode_image
+from cervix_unet.postprocess import clean_mask
 from cervix_unet.preprocess import resize_rgb
 from cervix_unet.weights import read_config
 from cervix_unet.workshop.metrics import DiceScore
@@ -40,8 +41,8 @@ from tests.test_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.browser
 BUILD = ROOT / "build" / "web"  # where the README's command writes it, and where app.py serves it from
-PAGE_FILES = {"index.html", "style.css", "page.js", "segment.js", "image_file.js", "config.json", "model.int8.onnx",
-              "ort/ort.wasm.bundle.min.js", "ort/ort-wasm-simd-threaded.wasm"}  # fmt: skip
+PAGE_FILES = {"index.html", "style.css", "page.js", "segment.js", "quality.js", "image_file.js", "config.json",
+              "model.int8.onnx", "ort/ort.wasm.bundle.min.js", "ort/ort-wasm-simd-threaded.wasm"}  # fmt: skip
 
 
 # ------------------------------------------------------------------ fixtures
@@ -195,6 +196,10 @@ def test_config_comes_from_the_python_package(site):
     assert config["input_size"] == read_config(WEIGHTS)["input_size"]
     assert config["options"] == asdict(SegmentOptions())
     assert config["limits"] == {"max_pixels": MAX_PIXELS, "min_side": MIN_SIDE}
+    assert config["quality"]["flag_text"] == quality.FLAG_TEXT
+    assert config["quality"]["reliability_min"] == quality.RELIABILITY_MIN
+    assert config["quality"]["blur_max_sharpness"] == quality.BLUR_MAX_SHARPNESS
+    assert len(config["quality"]) == 8  # the seven thresholds and the words
     assert (site / config["model"]["file"]).read_bytes() == (WEIGHTS / config["model"]["file"]).read_bytes()
     assert {str(p.relative_to(site)) for p in site.rglob("*") if p.is_file()} == PAGE_FILES | {"ort/LICENSE"}
 
@@ -252,6 +257,36 @@ def test_postprocessing_is_bit_exact_against_the_package(web, python_segmenter):
             assert got["confidence"] == pytest.approx(want.confidence, abs=1e-6)
 
 
+def test_quality_measures_and_flags_match_the_package(web, python_segmenter):
+    rng = np.random.default_rng(2)
+    cases = []
+    for path in EXAMPLES[:2]:
+        result = python_segmenter(path)
+        small = resize_rgb(result.image, 128)
+        working = clean_mask(result.working_probability, 0.5)
+        cases += [
+            (small, working),
+            ((small * 0.4).astype(np.uint8), working),
+            (cv2.GaussianBlur(small, (0, 0), 3), working),
+        ]
+        cases.append((small, working & (np.arange(128)[None, :] < 40)))  # a region cut by the frame
+    cases.append((rng.integers(0, 256, (128, 128, 3), dtype=np.uint8), np.zeros((128, 128), bool)))  # empty mask
+    cases.append((np.full((128, 128, 3), 250, np.uint8), np.ones((128, 128), bool)))  # glare everywhere
+    for small, mask in cases:
+        want = quality.quality_measures(small, mask)
+        got = _in_page(web, "const q = await import('./quality.js'); const s = bytes(a.small), k = bytes(a.mask);"
+                       "const measures = q.qualityMeasures(s, k, 128);"
+                       "return { measures, flags: q.qualityFlags(measures, a.found, a.rules) };",
+                       small=small, mask=mask.astype(np.uint8), found=bool(mask.any()),
+                       rules=json.loads((BUILD / "config.json").read_text())["quality"])  # fmt: skip
+        assert got["measures"] == pytest.approx(want, rel=1e-5, abs=1e-6)
+        assert got["flags"] == quality.quality_flags(want, bool(mask.any()))
+    a, b = (rng.random((128, 128)) > 0.5), (rng.random((128, 128)) > 0.4)
+    got = _in_page(web, "const q = await import('./quality.js'); return q.flipAgreement(bytes(a.a), bytes(a.b));",
+                   a=a.astype(np.uint8), b=b.astype(np.uint8))  # fmt: skip
+    assert got == pytest.approx(quality.flip_agreement(a, b), abs=1e-12)
+
+
 # ------------------------------------------------------------------ same masks, real model, real page
 
 
@@ -267,6 +302,8 @@ def test_masks_match_the_python_pipeline(web, photos, python_segmenter):
         score = dice(mask, reference.mask)
         assert score >= 0.99, f"{name}: Dice {score:.4f}"
         assert summary["confidence"] == pytest.approx(reference.confidence, abs=0.02), name
+        assert summary["reliability"] == pytest.approx(reference.reliability, abs=0.02), name
+        assert (summary["flags"], summary["check"]) == (reference.flags, reference.check), name
         assert "Cervix found" in web.info() and "Processing time" in web.info()
         crop = web.download("#download-crop")
         x0, y0, x1, y1 = summary["cropBox"]
@@ -299,6 +336,24 @@ def test_controls_redo_only_the_postprocessing(web, python_segmenter):
         web.page.fill(selector, value)
         web.page.dispatch_event(selector, "input")
     web.page.check("input[name=crop-mode][value=box]")
+
+
+def test_check_this_result_when_the_package_says_so(web, python_segmenter, tmp_path):
+    photo = np.asarray(Image.open(EXAMPLES[1]).convert("RGB"))
+    for name, image in [
+        ("dark.png", (photo * 0.45).astype(np.uint8)),
+        ("blurred.png", cv2.GaussianBlur(photo, (0, 0), 6)),
+    ]:
+        path = tmp_path / name
+        Image.fromarray(image).save(path)
+        reference = python_segmenter(path)
+        assert reference.check and reference.flags, name
+        summary = web.segment(path)
+        assert summary["outcome"] == "check" and summary["flags"] == reference.flags, name
+        text = web.info()
+        assert text.startswith("Check this result"), text
+        assert all(quality.FLAG_TEXT[flag] in text for flag in reference.flags), text
+        assert not web.page.is_disabled("#download-crop")  # the crop is offered, with the warning
 
 
 def test_no_cervix_found_in_the_same_words(web, python_segmenter, tmp_path):

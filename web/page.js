@@ -4,7 +4,7 @@
 // has loaded, the page makes no network request at all.
 
 import { InvalidImageError, decodeImage } from "./image_file.js";
-import { outcome, postprocess, resizeRgb, sigmoid, toBatch } from "./segment.js";
+import { mirror, outcome, postprocess, resizeRgb, sigmoid, toBatch } from "./segment.js";
 
 const $ = (id) => document.getElementById(id);
 const STRIP_BYTES = 16 << 20; // a big photo is read 16 MB of pixels at a time
@@ -12,7 +12,7 @@ const TITLE_BAD_FILE = "This file cannot be used"; // app.py's title for Invalid
 const SOMETHING_WRONG = "Something went wrong while processing this photo. Please try another file.";
 
 let config, ort, session;
-let photo = null; // { bitmap, width, height, probability, name }
+let photo = null; // { bitmap, width, height, probability, flipped, small, name }
 let result = null; // the current post-processing result (segment.js postprocess)
 let job = 0; // the latest photo's number: an older one finishing late is dropped
 const timings = {};
@@ -133,11 +133,17 @@ function pixelRows(bitmap) {
   return { row, all };
 }
 
+/** The network's probability for the working-size image and for its mirror image (mirrored back,
+ * for the reliability score, as Segmenter.__call__ does), in one batch of two. */
 async function runNetwork(small) {
-  const size = config.input_size;
-  const input = new ort.Tensor("float32", toBatch(small, size), [1, 3, size, size]);
+  const size = config.input_size, n = 3 * size * size;
+  const batch = new Float32Array(2 * n);
+  batch.set(toBatch(small, size));
+  batch.set(toBatch(mirror(small, size, 3), size), n);
+  const input = new ort.Tensor("float32", batch, [2, 3, size, size]);
   const output = await session.run({ [session.inputNames[0]]: input });
-  return sigmoid(output[session.outputNames[0]].data);
+  const both = sigmoid(output[session.outputNames[0]].data);
+  return { probability: both.subarray(0, size * size), flipped: mirror(both.subarray(size * size), size) };
 }
 
 /** One photo from a file (or a camera frame) through the whole pipeline to the page. */
@@ -153,10 +159,10 @@ async function segment(source, name) {
     const { row, all } = pixelRows(bitmap);
     const small = resizeRgb(row, all, bitmap.width, bitmap.height, config.input_size, 4);
     const resized = performance.now();
-    const probability = await runNetwork(small);
+    const { probability, flipped } = await runNetwork(small);
     const networked = performance.now();
     if (mine !== job) return; // a newer photo came in meanwhile
-    photo = { bitmap, width: bitmap.width, height: bitmap.height, probability, name, small };
+    photo = { bitmap, width: bitmap.width, height: bitmap.height, probability, flipped, small, name };
     Object.assign(timings, { decode: decoded - start, resize: resized - decoded, network: networked - resized });
     refine(start);
     setState("ready", "Ready. Photos stay on this device.");
@@ -172,7 +178,8 @@ async function segment(source, name) {
 function refine(start = performance.now()) {
   if (!photo) return;
   const t0 = performance.now();
-  result = postprocess(photo.probability, config.input_size, photo.width, photo.height, options());
+  result = postprocess(photo.probability, config.input_size, photo.width, photo.height, options(), photo.flipped,
+    photo.small, config.quality);
   const t1 = performance.now();
   draw();
   const t2 = performance.now();
@@ -303,15 +310,18 @@ function item(label, text) {
   return li;
 }
 
-/** The result in words: app.py's describe(), same headings and sentences. */
+const percent = (x) => `${Math.round(x * 100)}%`;
+
+/** The result in words: app.py's describe() (same headings and sentences), and "Check this result"
+ * when the package's check says so (low reliability or a photo-quality flag, in quality.py's words). */
 function describe(ms) {
   const size = `${photo.width}x${photo.height}`;
-  const state = outcome(result, photo.small);
+  const kind = outcome(result);
   const info = $("info");
-  info.dataset.outcome = state.kind;
+  info.dataset.outcome = kind;
   const time = item("Processing time", `${Math.round(ms)} ms`);
   time.id = "processing-time";
-  if (state.kind === "none") {
+  if (kind === "none") {
     info.replaceChildren(heading("No cervix found"),
       paragraph(`The model found no cervix in this photo (${size}), so no crop is offered. Check that it is a ` +
         "colposcopy view of the cervix; with a lower threshold the model may still outline a faint candidate."),
@@ -319,13 +329,25 @@ function describe(ms) {
     return;
   }
   const [x0, y0, x1, y1] = result.box;
+  const rules = config.quality;
   const lines = [
-    item("Confidence", `${Math.round(result.confidence * 100)}% (mean probability inside the mask)`),
-    item("Area", `${Math.round(result.areaFraction * 100)}% of the photo; box x ${x0}-${x1}, y ${y0}-${y1} in a ${size} photo`),
+    item("Confidence", `${percent(result.confidence)} (mean probability inside the mask)`),
+    item("Reliability", `${percent(result.reliability)} (confidence x agreement with the outline found in the ` +
+      "mirrored photo)"),
+    item("Area", `${percent(result.areaFraction)} of the photo; box x ${x0}-${x1}, y ${y0}-${y1} in a ${size} photo`),
     time,
   ];
-  if (state.kind === "check") info.replaceChildren(heading("Check this result"), paragraph(state.reason), list(...lines));
-  else info.replaceChildren(heading("Cervix found"), list(...lines));
+  if (kind === "found") {
+    info.replaceChildren(heading("Cervix found"), list(...lines));
+    return;
+  }
+  const reasons = result.flags.map((flag) => rules.flag_text[flag]);
+  if (result.reliability < rules.reliability_min) {
+    reasons.unshift(`the reliability is low (${percent(result.reliability)}, below ${percent(rules.reliability_min)})`);
+  }
+  info.replaceChildren(heading("Check this result"),
+    paragraph(`A cervix was found, but check the outline by eye before using the crop: ${reasons.join("; ")}.`),
+    list(...lines));
 }
 
 function list(...items) {
@@ -458,11 +480,13 @@ window.cervixUnet = {
   get state() { return document.body.dataset.state; },
   result: () => result && {
     found: result.found, confidence: result.confidence, box: result.box, cropBox: result.cropBox,
-    width: result.width, height: result.height, areaFraction: result.areaFraction, outcome: outcome(result, photo.small).kind,
+    width: result.width, height: result.height, areaFraction: result.areaFraction, outcome: outcome(result),
+    reliability: result.reliability, flags: result.flags, check: result.check, quality: result.quality,
     timings: { ...timings },
   },
   networkInput: () => photo && Array.from(photo.small),
   probability: () => photo && Array.from(photo.probability),
+  flipped: () => photo && Array.from(photo.flipped),
 };
 
 load();

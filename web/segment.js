@@ -5,6 +5,8 @@
 // float32 steps where the Python side uses OpenCV, so that the same photo gives the same mask.
 // No DOM here: plain typed arrays in, typed arrays out (page.js draws; image_file.js decodes).
 
+import { flipAgreement, qualityFlags, qualityMeasures } from "./quality.js";
+
 /** Python's round(): halves go to the even neighbour (also OpenCV's cvRound). */
 export function roundHalfEven(x) {
   const r = Math.round(x);
@@ -174,6 +176,18 @@ export function toBatch(rgb, size) {
   return out;
 }
 
+/** The working-size image mirrored left to right (``small[:, ::-1]``), or a size x size map mirrored. */
+export function mirror(values, size, channels = 1) {
+  const out = new values.constructor(values.length);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const from = (y * size + x) * channels, to = (y * size + size - 1 - x) * channels;
+      for (let c = 0; c < channels; c++) out[to + c] = values[from + c];
+    }
+  }
+  return out;
+}
+
 /** pipeline.Segmenter.run_network's last step: logits -> probability (float32). */
 export function sigmoid(logits) {
   const p = new Float32Array(logits.length);
@@ -232,13 +246,18 @@ export function fillHoles(mask, w, h) {
   return out;
 }
 
+/** postprocess.clean_mask: threshold, largest component, holes filled. */
+export function cleanMask(probability, size, threshold) {
+  const t = f32(threshold), raw = new Uint8Array(size * size);
+  for (let i = 0; i < raw.length; i++) raw[i] = probability[i] > t ? 1 : 0;
+  return fillHoles(largestComponent(raw, size, size), size, size);
+}
+
 /** postprocess.clean_probability: the map kept on the cleaned mask and its 1-pixel ring, 0 elsewhere,
  * 1 in filled holes. Returns it with the mask (size x size). */
 export function cleanProbability(probability, size, threshold) {
   const t = f32(threshold), n = size * size;
-  const raw = new Uint8Array(n);
-  for (let i = 0; i < n; i++) raw[i] = probability[i] > t ? 1 : 0;
-  const mask = fillHoles(largestComponent(raw, size, size), size, size);
+  const mask = cleanMask(probability, size, threshold);
   const cleaned = new Float32Array(n);
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
@@ -292,9 +311,11 @@ export function expandBox(box, margin, w, h) {
   return [Math.max(0, x0 - dx), Math.max(0, y0 - dy), Math.min(w, x1 + dx), Math.min(h, y1 + dy)];
 }
 
-/** Segmenter.postprocess without the pixels: mask at w x h, box, crop box, confidence, found.
- * ``options`` as SegmentOptions: threshold, margin, crop_mode, min_area_fraction. */
-export function postprocess(probability, size, w, h, options) {
+/** Segmenter.postprocess without the pixels: mask at w x h, box, crop box, confidence, found, and the
+ * reliability and quality flags. ``options`` as SegmentOptions (threshold, margin, crop_mode,
+ * min_area_fraction); ``flipped``: the mirrored photo's map, mirrored back (null: the reliability is
+ * the confidence alone); ``small``: the network's input; ``rules``: config.json's "quality". */
+export function postprocess(probability, size, w, h, options, flipped, small, rules) {
   const { cleaned } = cleanProbability(probability, size, options.threshold);
   const mask = upsampleMask(cleaned, size, w, h, options.threshold);
   let count = 0;
@@ -303,33 +324,28 @@ export function postprocess(probability, size, w, h, options) {
   if (!found) mask.fill(0);
   const box = found ? maskBox(mask, w, h) : null;
   const cropBox = box ? expandBox(box, options.margin, w, h) : null;
-  let confidence = 0;
-  if (found) {
-    const t = f32(options.threshold);
-    let total = 0, n = 0;
-    for (let i = 0; i < cleaned.length; i++) if (cleaned[i] > t) { total += probability[i]; n++; }
-    confidence = n ? total / n : 0;
+  const t = f32(options.threshold);
+  const working = new Uint8Array(size * size);
+  let confidence = 0, total = 0, n = 0;
+  for (let i = 0; i < cleaned.length; i++) {
+    if (cleaned[i] > t) { working[i] = 1; total += probability[i]; n++; }
   }
+  if (found) confidence = n ? total / n : 0;
+  else working.fill(0);
+  const agreement = flipped ? flipAgreement(working, cleanMask(flipped, size, options.threshold)) : 1;
+  const quality = small && rules ? qualityMeasures(small, working, size) : null;
+  const flags = quality ? qualityFlags(quality, found, rules) : [];
+  const reliability = confidence * agreement;
+  const check = Boolean(found && rules && (reliability < rules.reliability_min || flags.length));
   return { mask, width: w, height: h, found, box, cropBox, confidence, areaFraction: found ? count / mask.length : 0,
-    options, probability, size };
+    options, probability, size, reliability, flags, quality, check };
 }
 
 // ---------------------------------------------------------------- outcome
 
-/** What the page says about a result: "found", "none" (no cervix found: no crop is offered) or
- * "check" (found, but a person should look before using it, and why). ``small`` is the network's
- * input (size x size x 3 uint8), which a photo-quality check reads. */
-export function outcome(result, small) {
-  if (!result.found) return { kind: "none" };
-  const concern = reliabilityConcern(result, small);
-  return concern ? { kind: "check", reason: concern } : { kind: "found" };
-}
-
-/** Why this result needs checking by eye, in words, or null. The Python package's reliability
- * score ("check this result") had not landed on main when this page was written; when it does,
- * port its rule and words here. It can read the working probability map (``result.probability``),
- * the working-size image (``small``) and the mask; a rule that also needs the mirrored photo's map
- * gets it from one more runNetwork() call in page.js's segment(). The page shows the rest. */
-export function reliabilityConcern(result, small) { // eslint-disable-line no-unused-vars
-  return null;
+/** What the page says about a result: "found", "check" (found, but a person should check it:
+ * SegmentationResult.check, low reliability or a quality flag) or "none" (no cervix found). */
+export function outcome(result) {
+  if (!result.found) return "none";
+  return result.check ? "check" : "found";
 }
