@@ -161,7 +161,7 @@ async function segment(source, name) {
     const resized = performance.now();
     const { probability, flipped } = await runNetwork(small);
     const networked = performance.now();
-    if (mine !== job) return; // a newer photo came in meanwhile
+    if (mine !== job) { bitmap.close(); return; } // a newer photo came in meanwhile
     photo = { bitmap, width: bitmap.width, height: bitmap.height, probability, flipped, small, name };
     Object.assign(timings, { decode: decoded - start, resize: resized - decoded, network: networked - resized });
     refine(start);
