@@ -1,4 +1,11 @@
-"""Pictures for people: mask overlays and PNG encoding without metadata."""
+"""Pictures for people: mask overlays, and PNG / JPEG encoding without metadata.
+
+Full-resolution outputs of camera photos (12-24 megapixels) are the norm, so every function
+here works on the cervix's box only where it can, and the encoders are the fast ones measured
+on a 4000x3000 photo (reports/throughput/): a 1-bit PNG mask in ~15 ms against ~55 ms for an
+8-bit one, a JPEG overlay in ~85 ms against ~760 ms for a PNG. Pillow's and OpenCV's encoders
+release the GIL, so a batch encodes several photos at once on threads.
+"""
 from __future__ import annotations
 
 import io
@@ -7,26 +14,56 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .crop import mask_box
+
 OUTLINE = (0, 255, 0)
 TINT = (0, 200, 80)
+JPEG_QUALITY = 90
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.25, thickness: int | None = None) -> np.ndarray:
-    """The photo with the mask tinted and outlined (RGB uint8, same size as ``image``)."""
+    """The photo with the mask tinted and outlined (RGB uint8, same size as ``image``).
+    Only the mask's box is touched: at 12 megapixels, indexing the whole frame with the mask
+    costs more than the network."""
     out = image.copy()
-    if mask.any():
-        tinted = (out[mask] * (1 - alpha) + np.array(TINT) * alpha).astype(np.uint8)
-        out[mask] = tinted
-        contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        thickness = thickness or max(2, round(max(image.shape[:2]) / 250))
-        cv2.drawContours(out, contours, -1, OUTLINE, thickness, lineType=cv2.LINE_AA)
+    box = mask_box(mask)
+    if box is None:
+        return out
+    x0, y0, x1, y1 = box
+    roi, inside = out[y0:y1, x0:x1], mask[y0:y1, x0:x1]
+    tint = np.empty_like(roi)
+    tint[:] = TINT
+    np.copyto(roi, cv2.addWeighted(roi, 1 - alpha, tint, alpha, 0), where=inside[:, :, None])
+    contours, _ = cv2.findContours(np.ascontiguousarray(inside, dtype=np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE, offset=(x0, y0))
+    thickness = thickness or max(2, round(max(image.shape[:2]) / 250))
+    cv2.drawContours(out, contours, -1, OUTLINE, thickness, lineType=cv2.LINE_AA)
     return out
 
 
 def to_png(array: np.ndarray, compress_level: int = 1) -> bytes:
-    """PNG bytes of an RGB or grayscale (bool or uint8) array, with no metadata at all."""
+    """PNG bytes of an RGB or grayscale (bool or uint8) array, with no metadata at all.
+    A bool array gives an 8-bit 0/255 PNG; see :func:`mask_png` for the smaller 1-bit one."""
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """A bool mask as a 1-bit PNG (black background, white cervix; read back as 0/255 by
+    OpenCV and as mode "1" by Pillow), with no metadata chunks."""
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(mask).view(np.uint8),
+                               [cv2.IMWRITE_PNG_BILEVEL, 1, cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:  # pragma: no cover - OpenCV refuses only empty arrays
+        raise ValueError("could not encode the mask")
+    return encoded.tobytes()
+
+
+def to_jpeg(array: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """JPEG bytes of an RGB or grayscale uint8 array: a JFIF header and the pixels, no EXIF,
+    ICC profile or comment."""
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()

@@ -63,3 +63,12 @@ def app_server(tmp_path_factory):
     server = AppServer(tmp_path_factory.mktemp("app"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def heic_example():
+    """A HEIC photo written by pillow-heif (as phones do) and the pixels it was made from."""
+    from tests.hostile import heic_file
+
+    upright = np.asarray(Image.open(EXAMPLES[0]).convert("RGB"))
+    return heic_file(upright), upright

@@ -1,11 +1,14 @@
 """Every kind of input the pipeline meets, good and bad."""
 import io
+import warnings
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from cervix_unet import InvalidImageError, load_image
+from cervix_unet.image_io import read_image, skip_reason
+from tests import hostile
 from tests.conftest import EXAMPLES, jpeg_bytes
 
 
@@ -109,3 +112,99 @@ def test_animated_gif_takes_first_frame():
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:])
     out = load_image(buf.getvalue())
     assert out[0, 0, 0] > 200 and out[0, 0, 1] < 50
+
+
+# ---- files from the real world: bombs of every format, HEIC, multi-frame, what is not supported
+
+@pytest.mark.parametrize("fmt", sorted(hostile.BOMBS))
+@pytest.mark.parametrize("size", [(16000, 16000), (10000, 9500), (8500, 8000)])
+def test_bombs_refused_with_their_size_before_decoding(fmt, size):
+    """Above 2x Pillow's limit (Pillow raises in Image.open), between 1x and 2x (Pillow only
+    warns), and between our limit and Pillow's (Pillow says nothing): all refused by our
+    check, naming the size, with no warning printed and Pillow's global limit untouched."""
+    limit = Image.MAX_IMAGE_PIXELS
+    bomb = hostile.BOMBS[fmt](*size)
+    assert len(bomb) < 2000
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(InvalidImageError, match=f"too large \\({size[0]}x{size[1]} = "):
+            load_image(bomb)
+    assert not caught, [str(w.message) for w in caught]
+    assert Image.MAX_IMAGE_PIXELS == limit
+
+
+def test_huge_png_bomb_refused_from_a_file(tmp_path):
+    path = tmp_path / "bomb.png"
+    path.write_bytes(hostile.png_bomb(60000, 60000))
+    with pytest.raises(InvalidImageError, match="60000x60000 = 3,600 megapixels"):
+        load_image(path)
+
+
+def test_bombs_refused_from_many_threads_at_once():
+    """The size check holds no global state: bombs and photos decoded side by side."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    photo = EXAMPLES[0].read_bytes()
+    inputs = [hostile.BOMBS[f](12000, 12000) for f in sorted(hostile.BOMBS)] * 3 + [photo] * 6
+
+    def outcome(data):
+        try:
+            return load_image(data).shape
+        except InvalidImageError as err:
+            return str(err)[:22]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(outcome, inputs))
+    assert results[:18] == ["The image is too large"] * 18
+    assert results[18:] == [(384, 576, 3)] * 6
+
+
+def test_heic_from_a_phone(heic_example):
+    data, upright = heic_example
+    decoded = read_image(data)
+    assert decoded.info.format == "HEIF" and decoded.pixels.shape == upright.shape
+    assert np.abs(decoded.pixels.astype(int) - upright).mean() < 6  # lossy HEVC
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "GIF"])
+def test_multi_frame_files_use_the_first_frame_and_say_so(fmt):
+    first = np.asarray(Image.open(EXAMPLES[0]))
+    decoded = read_image(hostile.multi_frame(first, fmt, frames=3))
+    assert decoded.pixels.shape == first.shape
+    assert abs(decoded.pixels.mean() - first.mean()) < 8  # the photo, not a grey frame
+    assert decoded.info.frames > 1 and "first frame" in decoded.info.notes[0]
+
+
+def test_jpeg_layout_and_orientation_for_lossless_crops():
+    upright = np.asarray(Image.open(EXAMPLES[0]))
+    decoded = read_image(hostile.jpeg_file(upright, orientation=6))
+    assert decoded.info.orientation == 6 and decoded.info.size == (576, 384)
+    assert decoded.info.jpeg.stored_size == (384, 576) and decoded.info.jpeg.mcu == (16, 16)
+    assert read_image(hostile.jpeg_file(upright, subsampling=0)).info.jpeg.mcu == (8, 8)
+    assert read_image(hostile.encoded(upright[:, :, 0], "JPEG")).info.jpeg.mcu == (8, 8)
+    assert read_image(hostile.encoded(upright, "PNG")).info.jpeg is None
+
+
+@pytest.mark.parametrize("data, what", [
+    (b"%PDF-1.7\n1 0 obj", "PDF document"),
+    (b"PK\x03\x04" + b"\0" * 100, "ZIP archive"),
+    (b"\0" * 128 + b"DICM" + b"\0" * 100, "DICOM"),
+    (b"\0\0\0\x18ftypmp42" + b"\0" * 100, "video"),
+    (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "SVG"),
+    ("patient notes, not a photo".encode(), "text file"),
+])
+def test_what_is_not_an_image_is_named(data, what):
+    with pytest.raises(InvalidImageError, match=what):
+        load_image(data)
+
+
+def test_raw_and_dicom_files_named_by_extension(tmp_path):
+    raw = tmp_path / "IMG_0001.CR2"
+    raw.write_bytes(hostile.encoded(np.zeros((20, 20, 3), np.uint8), "TIFF"))  # Pillow would open it
+    with pytest.raises(InvalidImageError, match="Camera RAW"):
+        load_image(raw)
+    assert "Camera RAW" in skip_reason(raw)
+    assert skip_reason(tmp_path / "a.JPG") is None and skip_reason(tmp_path / "a.heic") is None
+    assert skip_reason(tmp_path / "notes.txt") == "not an image file (.txt)"
+    assert skip_reason(tmp_path / ".DS_Store") == "hidden file"
+    assert "DICOM" in skip_reason(tmp_path / "scan.dcm")

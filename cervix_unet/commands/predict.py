@@ -1,23 +1,48 @@
-"""`cervix-unet predict INPUT... --out DIR`: crop, mask and overlay for every photo, plus a summary."""
+"""`cervix-unet predict INPUT... --out DIR`: crop, mask and overlay of every photo at its full
+size, and a summary written as results arrive. Never stops on a file."""
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
+import traceback
+import warnings
 from pathlib import Path
 
 from tqdm import tqdm
 
-from ..errors import InvalidImageError
-from ..pipeline import DEFAULT_MAX_SIDE, Segmenter, SegmentOptions
-from ..render import to_png
+from ..batch import default_workers, run_batch, scan_inputs
+from ..errors import describe_error
+from ..outputs import FORMATS
+from ..pipeline import Segmenter, SegmentOptions
+from ..summary import SummaryWriter
 from .common import add_backend, add_weights
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
+EXIT_OK = 0  # every photo segmented (with or without a cervix found); non-images skipped
+EXIT_SOME_FAILED = 1  # some files failed (each has a row with the reason), the others are done
+EXIT_USAGE = 2  # bad command line, or the model or output folder unusable (argparse uses 2 too)
+EXIT_NONE = 3  # nothing segmented: no photos in the inputs, or every one failed
+
+EPILOG = f"""\
+outputs, per photo, at its full upright size (boxes in its pixels):
+  NAME_crop.jpg    JPEG photos: a lossless crop of the file (the photo's own pixels, the box
+                   widened to the JPEG's 8/16 px grid, as summary's crop_box says); NAME_crop.png
+                   for other inputs, --crop-mode masked, or where it cannot be lossless
+  NAME_mask.png    1-bit PNG, white = cervix
+  NAME_overlay.jpg the photo with the cervix outlined (.png with --format png)
+  summary.csv / summary.jsonl (one row per file, written as each finishes), summary.json
+no output carries metadata of the input (EXIF, GPS, ICC, comments).
+
+exit status:
+  {EXIT_OK}  every photo segmented (files in folders that are not images are listed as skipped)
+  {EXIT_SOME_FAILED}  some files failed; each has a row in the summary with the reason
+  {EXIT_USAGE}  bad arguments, model or output folder unusable
+  {EXIT_NONE}  nothing segmented: no photos found, or every photo failed
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
     parser.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
     parser.add_argument("--out", required=True, help="output folder")
     add_weights(parser)
@@ -25,63 +50,80 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=SegmentOptions.threshold)
     parser.add_argument("--margin", type=float, default=SegmentOptions.margin)
     parser.add_argument("--crop-mode", default=SegmentOptions.crop_mode, choices=["box", "masked"])
-    parser.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
-                        help="decode large JPEGs at reduced scale keeping at least this long side (0: full size)")
-
-
-def find_images(inputs: list[str]) -> list[Path]:
-    """Files named on the command line, and image files found under named folders."""
-    found = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            found += sorted(p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        else:
-            found.append(item)
-    return found
-
-
-def output_stem(path: Path, roots: list[Path]) -> str:
-    """A unique, readable output name: the path below its input folder, '/' replaced by '__'."""
-    for root in roots:
-        if root.is_dir() and path.is_relative_to(root):
-            return "__".join(path.relative_to(root).with_suffix("").parts)
-    return path.stem
+    parser.add_argument("--format", default="auto", choices=FORMATS,
+                        help="auto: lossless JPEG crop, 1-bit PNG mask, JPEG overlay; png: PNG everywhere")
+    parser.add_argument("--workers", type=int, default=default_workers(),
+                        help="threads decoding and encoding beside the network (default: %(default)s)")
+    parser.add_argument("--skip-existing", action="store_true",
+                        help="resume: skip photos that an earlier run into --out finished (files still there)")
+    parser.add_argument("--debug", action="store_true", help="print a traceback for every failed file, keep warnings")
 
 
 def run(args: argparse.Namespace) -> int:
-    images = find_images(args.inputs)
-    if not images:
-        print("no images found in the inputs", file=sys.stderr)
-        return 2
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    options = SegmentOptions(threshold=args.threshold, margin=args.margin, crop_mode=args.crop_mode)
-    segmenter = Segmenter.from_pretrained(args.weights, backend=args.backend, options=options,
-                                          max_side=args.max_side or None)
-    roots = [Path(p) for p in args.inputs]
-    rows, failures = [], 0
-    for path in tqdm(images, desc="segmenting", unit="image"):
-        stem = output_stem(path, roots)
-        row = {"input": str(path), "name": stem, "error": ""}
+    try:
+        options = SegmentOptions(threshold=args.threshold, margin=args.margin, crop_mode=args.crop_mode)
+        out.mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as err:
+        print(f"error: {describe_error(err)}", file=sys.stderr)
+        return EXIT_USAGE
+    jobs, rows = scan_inputs(args.inputs, exclude=out)
+    summary = SummaryWriter(out, resume=args.skip_existing)
+    for row in rows:
+        summary.add(row)
+    done_before = [job for job in jobs if args.skip_existing and summary.done_before(job.path)]
+    todo = [job for job in jobs if job not in done_before]
+    order = [row["input"] for row in rows] + [str(job.path) for job in jobs]
+    if not jobs:
+        summary.close(order)
+        print(f"no images found in the inputs ({len(rows)} other files listed in {out / 'summary.csv'})",
+              file=sys.stderr)
+        return EXIT_NONE
+    segmenter = None
+    if todo:
         try:
-            result = segmenter(path)
-        except InvalidImageError as err:
-            failures += 1
-            row["error"] = str(err)
-            rows.append(row)
-            continue
-        row.update(result.summary())
-        (out / f"{stem}_mask.png").write_bytes(to_png(result.mask))
-        (out / f"{stem}_overlay.png").write_bytes(to_png(result.overlay))
-        if result.found:
-            (out / f"{stem}_crop.png").write_bytes(to_png(result.crop))
-        rows.append(row)
-    (out / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
-    fields = ["input", "name", "found", "confidence", "area_fraction", "box", "crop_box", "width", "height", "error"]
-    with open(out / "summary.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in row.items()})
-    print(f"{len(rows) - failures} segmented, {failures} unreadable (backend {segmenter.backend.name}); results in {out}")
-    return 1 if failures == len(rows) else 0
+            segmenter = Segmenter.from_pretrained(args.weights, backend=args.backend, options=options)
+        except Exception as err:  # noqa: BLE001 - a sentence, not a traceback
+            summary.close(order)
+            print(f"error: could not load the model from {args.weights}: {describe_error(err)}", file=sys.stderr)
+            if args.debug:
+                traceback.print_exc()
+            return EXIT_USAGE
+    if not args.debug:
+        warnings.simplefilter("ignore")  # library warnings about single files: the rows say what matters
+    try:
+        with tqdm(total=len(todo), desc="segmenting", unit="photo", disable=not todo) as bar:
+            for row in run_batch(todo, segmenter, out, options, args.format, args.workers, args.debug) if todo else ():
+                summary.add(row)
+                if row["status"] != "ok":
+                    bar.write(f"failed: {row['input']}: {row['error']}", file=sys.stderr)
+                    if args.debug and row.get("traceback"):
+                        bar.write(row["traceback"], file=sys.stderr)
+                bar.update()
+    except KeyboardInterrupt:
+        summary.close(order)
+        print(f"interrupted; the rows so far are in {out / 'summary.csv'} (--skip-existing resumes)", file=sys.stderr)
+        return 130
+    final = summary.close(order)
+    return report(final, [str(j.path) for j in jobs], len(done_before), segmenter, out)
+
+
+def report(rows: list[dict], inputs: list[str], earlier: int, segmenter: Segmenter | None, out: Path) -> int:
+    """Print the outcome in one line and return the exit status."""
+    wanted = set(inputs)
+    mine = [r for r in rows if r["input"] in wanted]
+    ok = [r for r in mine if r["status"] == "ok"]
+    failed = [r for r in rows if r["status"] == "failed" and (r["input"] in wanted or not r["name"])]
+    skipped = sum(r["status"] == "skipped" for r in rows)
+    no_cervix = sum(not r.get("found") for r in ok)
+    parts = [f"{len(ok)} segmented" + (f" ({no_cervix} without a cervix found)" if no_cervix else "")]
+    if earlier:
+        parts.append(f"{earlier} of them in an earlier run")
+    parts.append(f"{len(failed)} failed")
+    if skipped:
+        parts.append(f"{skipped} skipped (not images)")
+    backend = f"backend {segmenter.backend.name}; " if segmenter else ""
+    print(f"{', '.join(parts)}; {backend}results in {out} (summary.csv)")
+    if not ok:
+        return EXIT_NONE
+    return EXIT_SOME_FAILED if failed else EXIT_OK
