@@ -110,6 +110,7 @@ def multi_frame(first: np.ndarray, fmt: str, frames: int = 3) -> bytes:
 
 
 def heic_file(upright: np.ndarray) -> bytes:
-    import pillow_heif  # noqa: F401 - registers the HEIF writer
+    import pillow_heif
 
+    pillow_heif.register_heif_opener()  # also the writer
     return encoded(upright, "HEIF", quality=90)
