@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Create .venv with the pinned requirements and the package, and build the in-browser page
+# Create .venv with the pinned requirements and the package, install Debian's jpegtran
+# (libjpeg-turbo-progs: lossless JPEG crops; without it crops are PNGs), and build the in-browser page
 # (web/: `npm ci` for ONNX Runtime Web, then scripts/build_web.py -> build/web/). `--test` adds the
 # test tools, Debian's Chromium and, where npm is missing, Debian's Node.js (for the browser tests;
 # needs root or sudo, as on the project's machines).
@@ -13,6 +14,9 @@ apt_install() {
   $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+if ! command -v jpegtran >/dev/null 2>&1; then
+  apt_install libjpeg-turbo-progs || echo "warning: jpegtran not installed; JPEG crops will be PNGs" >&2
+fi
 if [ "${1:-}" = "--test" ]; then
   pip_install -r requirements-test.txt
   command -v chromium >/dev/null 2>&1 || apt_install chromium

@@ -1,6 +1,7 @@
 """The whole pipeline with the shipped model on real photographs and on synthetic inputs."""
 import io
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -111,15 +112,18 @@ def test_options_are_checked():
         Segmenter.from_pretrained(WEIGHTS, backend="tensorflow")
 
 
-def test_large_jpeg_decoded_reduced_with_max_side(example_paths):
+def test_large_jpeg_at_full_size_by_default_reduced_only_on_request(example_paths):
     big = Image.open(example_paths[0]).resize((4000, 2667))
     buf = io.BytesIO()
     big.save(buf, "JPEG", quality=90)
-    segmenter = Segmenter.from_pretrained(WEIGHTS, backend="torch")  # default max_side=1000
-    result = segmenter(buf.getvalue())
-    assert result.mask.shape == (667, 1000)  # 1/4 scale keeps the long side >= 1000
-    assert result.original_size == (4000, 2667) and result.scale == 4.0
-    s = result.summary()
+    segmenter = Segmenter.from_pretrained(WEIGHTS, backend="torch")
+    full = segmenter(buf.getvalue())
+    assert full.mask.shape == (2667, 4000) and full.image.shape == (2667, 4000, 3) and full.scale == 1.0
+    assert full.overlay.shape == (2667, 4000, 3) and full.source.format == "JPEG"
+    assert full.summary()["box_original"] == list(full.box)
+    reduced = Segmenter(segmenter.backend, segmenter.size, max_side=1000)(buf.getvalue())
+    assert reduced.mask.shape == (667, 1000)  # 1/4 scale keeps the long side >= 1000
+    assert reduced.original_size == (4000, 2667) and reduced.scale == 4.0
+    s = reduced.summary()
     assert s["original_width"] == 4000 and s["box_original"][2] <= 4000
-    full = Segmenter.from_pretrained(WEIGHTS, backend="torch", max_side=None)(buf.getvalue())
-    assert full.mask.shape == (2667, 4000) and full.scale == 1.0
+    assert mask_metrics(cv2.resize(reduced.mask.astype(np.uint8), (4000, 2667)) > 0, full.mask)["dice"] > 0.97
