@@ -131,7 +131,7 @@ def unsupported_reason(path: str | Path) -> str | None:
 def skip_reason(path: str | Path) -> str | None:
     """Why a file found in a scanned folder is not read (None: it is read as an image)."""
     path = Path(path)
-    if path.name.startswith("."):
+    if any(part.startswith(".") for part in path.parts):  # also macOS's "._photo.jpg" companions
         return "hidden file"
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return None

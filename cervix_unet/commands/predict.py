@@ -52,11 +52,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop-mode", default=SegmentOptions.crop_mode, choices=["box", "masked"])
     parser.add_argument("--format", default="auto", choices=FORMATS,
                         help="auto: lossless JPEG crop, 1-bit PNG mask, JPEG overlay; png: PNG everywhere")
-    parser.add_argument("--workers", type=int, default=default_workers(),
+    parser.add_argument("--workers", type=_positive, default=default_workers(),
                         help="threads decoding and encoding beside the network (default: %(default)s)")
     parser.add_argument("--skip-existing", action="store_true",
                         help="resume: skip photos that an earlier run into --out finished (files still there)")
     parser.add_argument("--debug", action="store_true", help="print a traceback for every failed file, keep warnings")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,8 +71,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = SegmentOptions(threshold=args.threshold, margin=args.margin, crop_mode=args.crop_mode)
         out.mkdir(parents=True, exist_ok=True)
-    except (ValueError, OSError) as err:
-        print(f"error: {describe_error(err)}", file=sys.stderr)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:
+        print(f"error: cannot use {out} as the output folder: {describe_error(err)}", file=sys.stderr)
         return EXIT_USAGE
     jobs, rows = scan_inputs(args.inputs, exclude=out)
     summary = SummaryWriter(out, resume=args.skip_existing)
