@@ -6,16 +6,17 @@ the calling thread feeds the network, so on 2 cores the network's time hides beh
 encoders' and vice versa (reports/throughput/). Every failure, of any kind, becomes a row with a
 message for a person; rows are yielded as photos finish, so a caller can save each at once.
 """
+
 from __future__ import annotations
 
 import os
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -93,8 +94,15 @@ def row_for(path: Path, name: str, status: str, error: str = "") -> dict:
     return {"input": str(path), "name": name, "status": status, "error": error}
 
 
-def run_batch(jobs: list[Job], segmenter: Segmenter, out: str | Path, options: SegmentOptions | None = None,
-              fmt: OutputFormat = "auto", workers: int | None = None, keep_traceback: bool = False) -> Iterator[dict]:
+def run_batch(
+    jobs: list[Job],
+    segmenter: Segmenter,
+    out: str | Path,
+    options: SegmentOptions | None = None,
+    fmt: OutputFormat = "auto",
+    workers: int | None = None,
+    keep_traceback: bool = False,
+) -> Iterator[dict]:
     """Segment ``jobs`` and write each one's files into ``out``; yield one summary row per job
     as it finishes (in finishing order). Never raises for a file: a failure is a row with
     ``status="failed"`` and ``error`` written for a person (``keep_traceback`` adds the
@@ -114,6 +122,7 @@ def run_batch(jobs: list[Job], segmenter: Segmenter, out: str | Path, options: S
         return row
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="cervix-unet") as pool:
+
         def refill() -> None:
             while len(decoding) < window:
                 job = next(todo, None)
@@ -134,7 +143,7 @@ def run_batch(jobs: list[Job], segmenter: Segmenter, out: str | Path, options: S
                     refill()
                     continue
                 try:
-                    probability = segmenter.probability(prepared.small)
+                    probability = segmenter.run_network(prepared.small)
                 except Exception as err:  # noqa: BLE001
                     yield fail(job, "network", err)
                     refill()
@@ -159,8 +168,16 @@ def _prepare(job: Job, segmenter: Segmenter) -> _Prepared:
     return _Prepared(data, decoded, resize_rgb(decoded.pixels, segmenter.size), started)
 
 
-def _finish(job: Job, prepared: _Prepared, probability: np.ndarray, segmenter: Segmenter, options: SegmentOptions,
-            fmt: OutputFormat, out: Path, fail) -> dict:
+def _finish(
+    job: Job,
+    prepared: _Prepared,
+    probability: np.ndarray,
+    segmenter: Segmenter,
+    options: SegmentOptions,
+    fmt: OutputFormat,
+    out: Path,
+    fail: Callable[[Job, str, BaseException], dict],
+) -> dict:
     """Post-process, encode and write one photo; its summary row (never raises)."""
     try:
         info = prepared.decoded.info
@@ -173,10 +190,22 @@ def _finish(job: Job, prepared: _Prepared, probability: np.ndarray, segmenter: S
     except BaseException as err:  # noqa: BLE001
         return fail(job, "write", err)
     summary = result.summary()
-    return {**row_for(job.path, job.name, "ok"),
-            "found": result.found, "confidence": summary["confidence"], "area_fraction": summary["area_fraction"],
-            "width": info.size[0], "height": info.size[1], "box": summary["box_original"],
-            "crop_box": list(files.crop_box) if files.crop_box else None, "crop_method": files.crop_method,
-            "crop_file": names.get("crop", ""), "mask_file": names["mask"], "overlay_file": names["overlay"],
-            "format": info.format or "", "orientation": info.orientation, "frames": info.frames,
-            "note": "; ".join(info.notes), "seconds": round(time.perf_counter() - prepared.started, 3)}
+    return {
+        **row_for(job.path, job.name, "ok"),
+        "found": result.found,
+        "confidence": summary["confidence"],
+        "area_fraction": summary["area_fraction"],
+        "width": info.size[0],
+        "height": info.size[1],
+        "box": summary["box_original"],
+        "crop_box": list(files.crop_box) if files.crop_box else None,
+        "crop_method": files.crop_method,
+        "crop_file": names.get("crop", ""),
+        "mask_file": names["mask"],
+        "overlay_file": names["overlay"],
+        "format": info.format or "",
+        "orientation": info.orientation,
+        "frames": info.frames,
+        "note": "; ".join(info.notes),
+        "seconds": round(time.perf_counter() - prepared.started, 3),
+    }

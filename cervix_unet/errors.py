@@ -1,4 +1,5 @@
 """The errors the public API raises for bad input, and messages for people about any failure."""
+
 from __future__ import annotations
 
 
@@ -9,8 +10,12 @@ class InvalidImageError(ValueError):
     """
 
 
-_STAGES = {"read": "reading the file", "network": "running the model", "process": "making the outputs",
-           "write": "writing the outputs"}
+_STAGES = {
+    "read": "reading the file",
+    "network": "running the model",
+    "process": "making the outputs",
+    "write": "writing the outputs",
+}
 
 
 def describe_error(err: BaseException, stage: str = "") -> str:

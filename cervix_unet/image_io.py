@@ -13,6 +13,7 @@ the same ones:
 - Files that are not images, or images this package cannot read (camera RAW, DICOM, PDF,
   video), are named as such.
 """
+
 from __future__ import annotations
 
 import io
@@ -45,13 +46,63 @@ MIN_SIDE = 16
 SUPPORTED = "JPEG, PNG, TIFF, BMP, GIF, WebP, AVIF" + (", HEIC/HEIF" if HEIF_SUPPORTED else "")
 
 #: File name endings read as images when a folder is scanned (others are listed as skipped).
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".mpo", ".png", ".apng", ".tif", ".tiff",
-                            ".bmp", ".dib", ".gif", ".webp", ".avif", ".heic", ".heif", ".hif"})
-_RAW_SUFFIXES = frozenset({".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf",
-                           ".rw2", ".raf", ".pef", ".srw", ".x3f", ".raw", ".3fr", ".erf", ".mrw", ".kdc"})
-_KNOWN_SUFFIXES = {".dcm": "a DICOM file", ".dicom": "a DICOM file", ".pdf": "a PDF document",
-                   ".svg": "an SVG drawing", ".mp4": "a video", ".mov": "a video", ".avi": "a video",
-                   ".mkv": "a video", ".zip": "a ZIP archive", ".psd": "a Photoshop document"}
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".mpo",
+        ".png",
+        ".apng",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".dib",
+        ".gif",
+        ".webp",
+        ".avif",
+        ".heic",
+        ".heif",
+        ".hif",
+    }
+)
+_RAW_SUFFIXES = frozenset(
+    {
+        ".dng",
+        ".cr2",
+        ".cr3",
+        ".crw",
+        ".nef",
+        ".nrw",
+        ".arw",
+        ".srf",
+        ".sr2",
+        ".orf",
+        ".rw2",
+        ".raf",
+        ".pef",
+        ".srw",
+        ".x3f",
+        ".raw",
+        ".3fr",
+        ".erf",
+        ".mrw",
+        ".kdc",
+    }
+)
+_KNOWN_SUFFIXES = {
+    ".dcm": "a DICOM file",
+    ".dicom": "a DICOM file",
+    ".pdf": "a PDF document",
+    ".svg": "an SVG drawing",
+    ".mp4": "a video",
+    ".mov": "a video",
+    ".avi": "a video",
+    ".mkv": "a video",
+    ".zip": "a ZIP archive",
+    ".psd": "a Photoshop document",
+}
 
 
 @dataclass(frozen=True)
@@ -91,7 +142,9 @@ def _check_size(width: int, height: int, max_pixels: int) -> None:
             "Please use a smaller photograph."
         )
     if min(width, height) < MIN_SIDE:
-        raise InvalidImageError(f"The image is too small ({width}x{height}); it needs at least {MIN_SIDE} pixels a side.")
+        raise InvalidImageError(
+            f"The image is too small ({width}x{height}); it needs at least {MIN_SIDE} pixels a side."
+        )
 
 
 def read_bytes(source: str | Path | bytes | bytearray) -> bytes:
@@ -104,8 +157,9 @@ def read_bytes(source: str | Path | bytes | bytearray) -> bytes:
             raise InvalidImageError(f"No such file: {path.name}")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise InvalidImageError(f"The file is too large ({size / 2**20:,.0f} MB; the limit is "
-                                    f"{MAX_FILE_BYTES / 2**20:.0f} MB).")
+            raise InvalidImageError(
+                f"The file is too large ({size / 2**20:,.0f} MB; the limit is {MAX_FILE_BYTES / 2**20:.0f} MB)."
+            )
         unsupported = unsupported_reason(path)
         if unsupported:
             raise InvalidImageError(unsupported)
@@ -121,8 +175,7 @@ def unsupported_reason(path: str | Path) -> str | None:
     embedded preview as a TIFF."""
     suffix = Path(path).suffix.lower()
     if suffix in _RAW_SUFFIXES:
-        return (f"Camera RAW files ({suffix}) are not supported. Please export the photo as JPEG, "
-                "PNG or TIFF first.")
+        return f"Camera RAW files ({suffix}) are not supported. Please export the photo as JPEG, PNG or TIFF first."
     if suffix in _KNOWN_SUFFIXES:
         return f"This is {_KNOWN_SUFFIXES[suffix]}, not a photograph. Supported: {SUPPORTED}."
     return None
@@ -217,8 +270,9 @@ def _open(data: bytes) -> Image.Image:
     except Image.DecompressionBombError as err:
         raise InvalidImageError(_bomb_message(err)) from None
     except (OSError, ValueError, EOFError, MemoryError, RuntimeError) as err:
-        raise InvalidImageError(f"The file could not be read as an image: its header is damaged "
-                                f"({err.__class__.__name__}).") from None
+        raise InvalidImageError(
+            f"The file could not be read as an image: its header is damaged ({err.__class__.__name__})."
+        ) from None
 
 
 def _to_rgb_array(im: Image.Image) -> tuple[np.ndarray, list[str]]:
@@ -291,8 +345,9 @@ def load_image(source: ImageInput, max_pixels: int = MAX_PIXELS, max_side: int |
     return read_image(source, max_pixels, max_side).pixels
 
 
-def decode_image(source: ImageInput, max_pixels: int = MAX_PIXELS,
-                 max_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+def decode_image(
+    source: ImageInput, max_pixels: int = MAX_PIXELS, max_side: int | None = None
+) -> tuple[np.ndarray, tuple[int, int]]:
     """The upright RGB array and the photo's full upright size (W, H); see :func:`read_image`."""
     decoded = read_image(source, max_pixels, max_side)
     return decoded.pixels, decoded.info.size
@@ -395,6 +450,7 @@ def _decode_opened(opened: Image.Image, data: bytes | None, max_pixels: int, max
     im = ImageOps.exif_transpose(im)
     rgb, mode_notes = _to_rgb_array(im)
     if mode_notes:
-        info = ImageInfo(format=fmt, size=size, orientation=orientation, frames=frames,
-                         notes=tuple(notes + mode_notes), jpeg=jpeg)
+        info = ImageInfo(
+            format=fmt, size=size, orientation=orientation, frames=frames, notes=tuple(notes + mode_notes), jpeg=jpeg
+        )
     return DecodedImage(rgb, info)

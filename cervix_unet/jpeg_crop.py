@@ -13,18 +13,27 @@ Uses ``jpegtran`` from libjpeg-turbo (Debian: ``libjpeg-turbo-progs``, installed
   so and the caller re-encodes.
 - Boxes are given and returned in the upright photo's pixels, like every box in this package.
 """
+
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .crop import Box
 from .image_io import JpegLayout
 
 # EXIF orientation -> the jpegtran transform that turns the stored image upright
-TRANSFORMS = {2: ["-flip", "horizontal"], 3: ["-rotate", "180"], 4: ["-flip", "vertical"], 5: ["-transpose"],
-              6: ["-rotate", "90"], 7: ["-transverse"], 8: ["-rotate", "270"]}
+TRANSFORMS = {
+    2: ["-flip", "horizontal"],
+    3: ["-rotate", "180"],
+    4: ["-flip", "vertical"],
+    5: ["-transpose"],
+    6: ["-rotate", "90"],
+    7: ["-transverse"],
+    8: ["-rotate", "270"],
+}
 TIMEOUT_S = 120
 
 
@@ -47,22 +56,36 @@ def jpegtran_path() -> str | None:
 def to_upright(box: Box, orientation: int, stored_size: tuple[int, int]) -> Box:
     """A box in the stored image (W, H = ``stored_size``) mapped into the upright image."""
     w, h = stored_size
-    maps = {1: lambda x, y: (x, y), 2: lambda x, y: (w - x, y), 3: lambda x, y: (w - x, h - y),
-            4: lambda x, y: (x, h - y), 5: lambda x, y: (y, x), 6: lambda x, y: (h - y, x),
-            7: lambda x, y: (h - y, w - x), 8: lambda x, y: (y, w - x)}
+    maps = {
+        1: lambda x, y: (x, y),
+        2: lambda x, y: (w - x, y),
+        3: lambda x, y: (w - x, h - y),
+        4: lambda x, y: (x, h - y),
+        5: lambda x, y: (y, x),
+        6: lambda x, y: (h - y, x),
+        7: lambda x, y: (h - y, w - x),
+        8: lambda x, y: (y, w - x),
+    }
     return _map_box(box, maps[orientation])
 
 
 def to_stored(box: Box, orientation: int, stored_size: tuple[int, int]) -> Box:
     """A box in the upright image mapped back into the stored image (W, H = ``stored_size``)."""
     w, h = stored_size
-    maps = {1: lambda u, v: (u, v), 2: lambda u, v: (w - u, v), 3: lambda u, v: (w - u, h - v),
-            4: lambda u, v: (u, h - v), 5: lambda u, v: (v, u), 6: lambda u, v: (v, h - u),
-            7: lambda u, v: (w - v, h - u), 8: lambda u, v: (w - v, u)}
+    maps = {
+        1: lambda u, v: (u, v),
+        2: lambda u, v: (w - u, v),
+        3: lambda u, v: (w - u, h - v),
+        4: lambda u, v: (u, h - v),
+        5: lambda u, v: (v, u),
+        6: lambda u, v: (v, h - u),
+        7: lambda u, v: (w - v, h - u),
+        8: lambda u, v: (w - v, u),
+    }
     return _map_box(box, maps[orientation])
 
 
-def _map_box(box: Box, point) -> Box:
+def _map_box(box: Box, point: Callable[[int, int], tuple[int, int]]) -> Box:
     (ax, ay), (bx, by) = point(box[0], box[1]), point(box[2], box[3])
     return min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)
 
@@ -109,7 +132,9 @@ def lossless_crop(data: bytes, layout: JpegLayout, orientation: int, box: Box) -
         try:
             cropped = _jpegtran(["-perfect", *TRANSFORMS[orientation]], cropped)
         except LosslessCropError as err:
-            raise LosslessCropError(f"the crop of this rotated photo cannot be turned upright losslessly ({err})") from None
+            raise LosslessCropError(
+                f"the crop of this rotated photo cannot be turned upright losslessly ({err})"
+            ) from None
     delivered = to_upright((x0, y0, x1, y1), orientation, layout.stored_size)
     width, height = _jpeg_size(cropped)
     if (width, height) != (delivered[2] - delivered[0], delivered[3] - delivered[1]):
@@ -124,8 +149,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
         if data[i] != 0xFF:
             break
         marker = data[i + 1]
-        length = int.from_bytes(data[i + 2:i + 4], "big")
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
         i += 2 + length
     raise LosslessCropError("jpegtran's output has no frame header")

@@ -1,4 +1,5 @@
 """Image -> network input: resize the whole photo to the working square, scale to [0, 1]."""
+
 from __future__ import annotations
 
 import cv2

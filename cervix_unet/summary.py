@@ -4,6 +4,7 @@
 (flushed at once); at the end ``summary.json`` (all rows) and ``summary.csv`` are rewritten in
 input order. A later run with ``resume=True`` starts from the rows of ``summary.jsonl``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -11,9 +12,28 @@ import json
 import os
 from pathlib import Path
 
-FIELDS = ["input", "name", "status", "error", "found", "confidence", "area_fraction", "width", "height", "box",
-          "crop_box", "crop_method", "crop_file", "mask_file", "overlay_file", "format", "orientation", "frames",
-          "note", "seconds"]
+FIELDS = [
+    "input",
+    "name",
+    "status",
+    "error",
+    "found",
+    "confidence",
+    "area_fraction",
+    "width",
+    "height",
+    "box",
+    "crop_box",
+    "crop_method",
+    "crop_file",
+    "mask_file",
+    "overlay_file",
+    "format",
+    "orientation",
+    "frames",
+    "note",
+    "seconds",
+]
 OUTPUT_FIELDS = ("crop_file", "mask_file", "overlay_file")
 
 

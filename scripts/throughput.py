@@ -15,6 +15,7 @@ For each set, in alternating rounds on the same warm model (this machine's speed
 Targets (issue 12): predict >= 60% of the pipeline-alone rate on 576x384 photos; a 4000x3000
 JPEG with full-size outputs in < 0.25 s of wall time per photo on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,12 @@ def machine() -> dict:
                 flags = set(value.split())
     except (OSError, subprocess.SubprocessError):
         pass
-    return {"cpu": model, "flags": {f: f in flags for f in FLAGS}, "cores": len(os.sched_getaffinity(0)),
-            "python": platform.python_version()}
+    return {
+        "cpu": model,
+        "flags": {f: f in flags for f in FLAGS},
+        "cores": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+    }
 
 
 def camera_jpeg(example: Path, seed: int, size=(4000, 3000)) -> bytes:
@@ -127,7 +132,7 @@ def stages(segmenter: Segmenter, data: bytes) -> dict[str, float]:
 
     decoded = read_image(data)
     small = resize_rgb(decoded.pixels, segmenter.size)
-    probability = segmenter.probability(small)
+    probability = segmenter.run_network(small)
     result = segmenter.postprocess(decoded.pixels, probability, source=decoded.info)
     shown = overlay(result.image, result.mask)
     reduced = cv2.IMREAD_REDUCED_COLOR_8
@@ -135,22 +140,24 @@ def stages(segmenter: Segmenter, data: bytes) -> dict[str, float]:
         "decode, full size (needed for the overlay)": median_ms(lambda: read_image(data)),
         "resize full size -> network input": median_ms(lambda: resize_rgb(decoded.pixels, segmenter.size)),
         "(not taken) reduced 1/8 JPEG decode for the network input": median_ms(
-            lambda: cv2.imdecode(np.frombuffer(data, np.uint8), reduced)),
-        "network": median_ms(lambda: segmenter.probability(small)),
+            lambda: cv2.imdecode(np.frombuffer(data, np.uint8), reduced)
+        ),
+        "network": median_ms(lambda: segmenter.run_network(small)),
         "mask, box, crop at full size": median_ms(lambda: segmenter.postprocess(decoded.pixels, probability)),
         "overlay (tint, outline)": median_ms(lambda: overlay(result.image, result.mask)),
         "encode overlay, JPEG q90": median_ms(lambda: to_jpeg(shown)),
-        "encode mask, 1-bit PNG": median_ms(lambda: mask_png(result.mask)),
+        "encode mask, PNG (run-length, no filter)": median_ms(lambda: mask_png(result.mask)),
         "crop, lossless JPEG (jpegtran)": median_ms(
-            lambda: lossless_crop(data, decoded.info.jpeg, decoded.info.orientation, result.crop_box)),
+            lambda: lossless_crop(data, decoded.info.jpeg, decoded.info.orientation, result.crop_box)
+        ),
     }
     if result.image.shape[0] <= 1000:
         row["(not taken) encode overlay, PNG"] = median_ms(lambda: to_png(shown))
-        row["(not taken) encode mask, 8-bit PNG"] = median_ms(lambda: to_png(result.mask))
+        row["(not taken) encode mask, PNG with default settings"] = median_ms(lambda: to_png(result.mask))
         row["(not taken) encode crop, PNG"] = median_ms(lambda: to_png(result.crop))
     else:
         row["(not taken) encode overlay, PNG"] = median_ms(lambda: to_png(shown), repeat=2)
-        row["(not taken) encode mask, 8-bit PNG"] = median_ms(lambda: to_png(result.mask), repeat=3)
+        row["(not taken) encode mask, PNG with default settings"] = median_ms(lambda: to_png(result.mask), repeat=3)
         row["(not taken) encode crop, PNG"] = median_ms(lambda: to_png(result.crop), repeat=2)
     return row
 
@@ -159,9 +166,25 @@ def cli_run(paths: list[Path], out: Path, backend: str) -> float:
     """Wall seconds of the command itself on ``paths``' folder, start-up included."""
     shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "cervix_unet.cli", "predict", str(paths[0].parent), "--out", str(out),
-                           "--weights", str(ROOT / "weights"), "--backend", backend],
-                          capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cervix_unet.cli",
+            "predict",
+            str(paths[0].parent),
+            "--out",
+            str(out),
+            "--weights",
+            str(ROOT / "weights"),
+            "--backend",
+            backend,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=1800,
+    )
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-2000:])
     return time.perf_counter() - start
@@ -192,11 +215,18 @@ def main() -> None:
             for _ in range(args.rounds):
                 alone = pipeline_alone(segmenter, photos)
                 batch = predict_batch(segmenter, paths, Path(tmp) / "out", args.workers)
-                rounds.append({"pipeline_alone_per_s": len(paths) / alone, "predict_per_s": len(paths) / batch,
-                               "predict_s_per_photo": batch / len(paths)})
+                rounds.append(
+                    {
+                        "pipeline_alone_per_s": len(paths) / alone,
+                        "predict_per_s": len(paths) / batch,
+                        "predict_s_per_photo": batch / len(paths),
+                    }
+                )
                 print(name, {k: round(v, 3) for k, v in rounds[-1].items()}, flush=True)
             summary = {k: round(statistics.median(r[k] for r in rounds), 3) for k in rounds[0]}
-            summary["ratio"] = round(statistics.median(r["predict_per_s"] / r["pipeline_alone_per_s"] for r in rounds), 3)
+            summary["ratio"] = round(
+                statistics.median(r["predict_per_s"] / r["pipeline_alone_per_s"] for r in rounds), 3
+            )
             summary["photos"] = len(paths)
             summary["mean_file_mb"] = round(sum(map(len, photos)) / len(photos) / 2**20, 2)
             summary["rounds"] = rounds
@@ -207,8 +237,10 @@ def main() -> None:
     small, large_set = report["sets"]["576x384"], report["sets"]["4000x3000"]
     report["targets"] = {
         "576x384: predict / pipeline alone >= 0.6": {"value": small["ratio"], "met": small["ratio"] >= 0.6},
-        "4000x3000: predict s per photo < 0.25": {"value": large_set["predict_s_per_photo"],
-                                                 "met": large_set["predict_s_per_photo"] < 0.25},
+        "4000x3000: predict s per photo < 0.25": {
+            "value": large_set["predict_s_per_photo"],
+            "met": large_set["predict_s_per_photo"] < 0.25,
+        },
     }
     (out / "throughput.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "throughput.md").write_text(markdown(report, args))
@@ -218,21 +250,28 @@ def main() -> None:
 def markdown(r: dict, args) -> str:
     m = r["machine"]
     flags = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in m["flags"].items())
-    lines = [f"# Throughput of `cervix-unet predict`\n",
-             f"`.venv/bin/python scripts/throughput.py --backend {args.backend} --small {args.small} "
-             f"--large {args.large} --rounds {args.rounds}`\n",
-             f"- CPU: **{m['cpu']}**, {m['cores']} cores; {flags}",
-             f"- backend: {r['backend']} -> {r['backend_used']}; {r['workers']} worker threads beside the network",
-             f"- load average before / after (the cores are shared with other work): "
-             f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}\n",
-             "| photos | pipeline alone, photos/s | predict with outputs written, photos/s | predict / pipeline | "
-             "predict, s per photo |", "|---|---|---|---|---|"]
+    lines = [
+        "# Throughput of `cervix-unet predict`\n",
+        f"`.venv/bin/python scripts/throughput.py --backend {args.backend} --small {args.small} "
+        f"--large {args.large} --rounds {args.rounds}`\n",
+        f"- CPU: **{m['cpu']}**, {m['cores']} cores; {flags}",
+        f"- backend: {r['backend']} -> {r['backend_used']}; {r['workers']} worker threads beside the network",
+        f"- load average before / after (the cores are shared with other work): "
+        f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}\n",
+        "| photos | pipeline alone, photos/s | predict with outputs written, photos/s | predict / pipeline | "
+        "predict, s per photo |",
+        "|---|---|---|---|---|",
+    ]
     for name, s in r["sets"].items():
-        lines.append(f"| {s['photos']} x {name} JPEG ({s['mean_file_mb']} MB) | {s['pipeline_alone_per_s']:.2f} | "
-                     f"{s['predict_per_s']:.2f} | {s['ratio']:.2f} | {s['predict_s_per_photo']:.3f} |")
-    lines.append(f"\nMedians of {args.rounds} alternating rounds. The command itself on the "
-                 f"{r['sets']['4000x3000']['photos']} camera photos, start-up and model loading included: "
-                 f"{r['cli_4000x3000_s']} s.\n")
+        lines.append(
+            f"| {s['photos']} x {name} JPEG ({s['mean_file_mb']} MB) | {s['pipeline_alone_per_s']:.2f} | "
+            f"{s['predict_per_s']:.2f} | {s['ratio']:.2f} | {s['predict_s_per_photo']:.3f} |"
+        )
+    lines.append(
+        f"\nMedians of {args.rounds} alternating rounds. The command itself on the "
+        f"{r['sets']['4000x3000']['photos']} camera photos, start-up and model loading included: "
+        f"{r['cli_4000x3000_s']} s.\n"
+    )
     lines.append("Targets (issue 12):\n")
     for name, t in r["targets"].items():
         lines.append(f"- {name}: **{t['value']}**, {'met' if t['met'] else 'NOT met'}")

@@ -1,5 +1,6 @@
 """Files from the real world, made for tests: camera-size photos, rotated and grey ones, HEIC,
 multi-frame files, and decompression bombs (tiny files whose headers claim huge images)."""
+
 from __future__ import annotations
 
 import io
@@ -12,9 +13,15 @@ from PIL import Image
 
 # EXIF orientation -> the transpose that stores an upright picture so that a viewer applying
 # the orientation shows it upright again (the inverse of ImageOps.exif_transpose)
-STORE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-         5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
-         8: Image.Transpose.ROTATE_270}
+STORE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -28,8 +35,12 @@ def _small(fmt: str, mode: str = "RGB", **kw) -> bytearray:
 
 
 def png_bomb(w: int, h: int) -> bytes:
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + _chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + _chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def gif_bomb(w: int, h: int) -> bytes:
@@ -47,13 +58,22 @@ def bmp_bomb(w: int, h: int) -> bytes:
 def jpeg_bomb(w: int, h: int) -> bytes:
     data = _small("JPEG")
     i = data.find(b"\xff\xc0")  # baseline frame header: length, precision, height, width
-    data[i + 5:i + 9] = struct.pack(">HH", h, w)
+    data[i + 5 : i + 9] = struct.pack(">HH", h, w)
     return bytes(data)
 
 
 def tiff_bomb(w: int, h: int) -> bytes:
-    tags = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1),
-            (273, 4, 1, 8), (277, 3, 1, 1), (278, 4, 1, h), (279, 4, 1, w * h % 2**32)]
+    tags = [
+        (256, 4, 1, w),
+        (257, 4, 1, h),
+        (258, 3, 1, 8),
+        (259, 3, 1, 1),
+        (262, 3, 1, 1),
+        (273, 4, 1, 8),
+        (277, 3, 1, 1),
+        (278, 4, 1, h),
+        (279, 4, 1, w * h % 2**32),
+    ]
     ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", *t) for t in tags) + struct.pack("<I", 0)
     return b"II*\x00" + struct.pack("<I", 8) + ifd
 
@@ -62,9 +82,9 @@ def webp_bomb(w: int, h: int) -> bytes:
     """A lossless WebP whose VP8L header claims w x h (at most 16384 a side)."""
     data = _small("WEBP", lossless=True)
     i = data.find(b"VP8L") + 8  # signature byte 0x2f, then 14 bits width-1 and 14 bits height-1
-    bits = int.from_bytes(data[i + 1:i + 5], "little")
+    bits = int.from_bytes(data[i + 1 : i + 5], "little")
     bits = (bits & ~0xFFFFFFF) | (w - 1) | ((h - 1) << 14)
-    data[i + 1:i + 5] = bits.to_bytes(4, "little")
+    data[i + 1 : i + 5] = bits.to_bytes(4, "little")
     return bytes(data)
 
 
@@ -79,8 +99,9 @@ def camera_photo(example: Path, size: tuple[int, int] = (4000, 3000), seed: int 
     return np.clip(upright + noise, 0, 255).astype(np.uint8)
 
 
-def jpeg_file(upright: np.ndarray, orientation: int = 1, quality: int = 92, private_exif: bool = True,
-              subsampling: int = 2) -> bytes:
+def jpeg_file(
+    upright: np.ndarray, orientation: int = 1, quality: int = 92, private_exif: bool = True, subsampling: int = 2
+) -> bytes:
     """A JPEG that a viewer shows as ``upright``: stored turned, with that EXIF orientation, and
     carrying camera metadata (maker, GPS) that outputs must not copy."""
     im = Image.fromarray(upright)

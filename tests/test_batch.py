@@ -1,4 +1,5 @@
 """The batch behind `predict`: every failure a row, rows on disk as they arrive, unique names."""
+
 import copy
 import csv
 import json
@@ -17,9 +18,9 @@ def test_any_exception_becomes_a_row_and_the_batch_goes_on(segmenter, tmp_path):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("boom")
-        return segmenter.probability(small)
+        return segmenter.run_network(small)
 
-    flaky.probability = probability
+    flaky.run_network = probability
     jobs = [Job(p, p.stem) for p in EXAMPLES[:3]]
     rows = {r["name"]: r for r in run_batch(jobs, flaky, tmp_path, keep_traceback=True)}
     assert sorted(r["status"] for r in rows.values()) == ["failed", "ok", "ok"]
@@ -34,7 +35,9 @@ def test_any_exception_becomes_a_row_and_the_batch_goes_on(segmenter, tmp_path):
 
 def test_summary_rows_are_on_disk_before_the_batch_ends(tmp_path):
     summary = SummaryWriter(tmp_path)
-    summary.add({"input": "a.jpg", "name": "a", "status": "ok", "error": "", "box": [1, 2, 3, 4], "mask_file": "a_mask.png"})
+    summary.add(
+        {"input": "a.jpg", "name": "a", "status": "ok", "error": "", "box": [1, 2, 3, 4], "mask_file": "a_mask.png"}
+    )
     summary.add({"input": "b.jpg", "name": "b", "status": "failed", "error": "The file is empty."})
     # no close(): as after a crash
     lines = [json.loads(line) for line in (tmp_path / "summary.jsonl").read_text().splitlines()]
@@ -59,7 +62,12 @@ def test_scan_names_outputs_uniquely_and_lists_what_it_skips(tmp_path):
     shutil.copy(EXAMPLES[0], folder / "out" / "old_crop.jpg")  # an earlier run's output inside the input
     jobs, rows = scan_inputs([folder, tmp_path / "missing.jpg"], exclude=folder / "out")
     assert [(j.path.relative_to(folder).as_posix(), j.name) for j in jobs] == [
-        ("day 2/photo.jpg", "day 2__photo"), ("photo.jpg", "photo"), ("photo.png", "photo_png")]
+        ("day 2/photo.jpg", "day 2__photo"),
+        ("photo.jpg", "photo"),
+        ("photo.png", "photo_png"),
+    ]
     assert {r["input"].rsplit("/", 1)[-1]: (r["status"], r["error"]) for r in rows} == {
-        ".DS_Store": ("skipped", "hidden file"), "notes.txt": ("skipped", "not an image file (.txt)"),
-        "missing.jpg": ("failed", f"No such file or folder: {tmp_path / 'missing.jpg'}")}
+        ".DS_Store": ("skipped", "hidden file"),
+        "notes.txt": ("skipped", "not an image file (.txt)"),
+        "missing.jpg": ("failed", f"No such file or folder: {tmp_path / 'missing.jpg'}"),
+    }

@@ -1,4 +1,5 @@
 """The `cervix-unet` command line, run as a user runs it, on real image files."""
+
 import csv
 import json
 import shutil
@@ -15,8 +16,9 @@ from tests.conftest import EXAMPLES, ROOT, WEIGHTS
 
 
 def cli(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "-m", "cervix_unet.cli", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "cervix_unet.cli", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_help_lists_the_subcommands():
@@ -96,7 +98,7 @@ def test_hostile_folder_in_one_run(hostile_folder, tmp_path):
         h, w = reference.shape[:2]
         assert (row["width"], row["height"]) == (w, h), name
         with Image.open(out / row["mask_file"]) as mask, Image.open(out / row["overlay_file"]) as overlay:
-            assert mask.size == overlay.size == (w, h) and mask.mode == "1", name
+            assert mask.size == overlay.size == (w, h) and mask.mode == "L", name
         x0, y0, x1, y1 = row["crop_box"]
         bx0, by0, bx1, by1 = row["box"]
         assert 0 <= x0 <= bx0 < bx1 <= x1 <= w and 0 <= y0 <= by0 < by1 <= y1 <= h, (name, row)
@@ -127,7 +129,8 @@ def test_skip_existing_resumes_and_png_format(tmp_path):
     first = cli("predict", inputs, "--out", out, "--weights", WEIGHTS, "--format", "png", "--crop-mode", "masked")
     assert first.returncode == EXIT_OK and "2 segmented, 0 failed" in first.stdout, first.stderr
     assert sorted(p.name for p in out.glob(f"{EXAMPLES[0].stem}_*")) == [
-        f"{EXAMPLES[0].stem}_{kind}.png" for kind in ("crop", "mask", "overlay")]
+        f"{EXAMPLES[0].stem}_{kind}.png" for kind in ("crop", "mask", "overlay")
+    ]
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.suffix == ".png"}
     (out / f"{EXAMPLES[1].stem}_overlay.png").unlink()  # as if the first run had died on it
     shutil.copy(EXAMPLES[2], inputs)
@@ -145,6 +148,8 @@ def test_predict_with_no_images_or_only_bad_ones(tmp_path):
     result = cli("predict", tmp_path, "--out", tmp_path / "out", "--weights", WEIGHTS)
     assert result.returncode == EXIT_NONE and "no images" in result.stderr
     (tmp_path / "bomb.png").write_bytes(hostile.png_bomb(60000, 60000))
-    result = cli("predict", tmp_path / "bomb.png", tmp_path / "missing.jpg", "--out", tmp_path / "out2", "--weights", WEIGHTS)
+    result = cli(
+        "predict", tmp_path / "bomb.png", tmp_path / "missing.jpg", "--out", tmp_path / "out2", "--weights", WEIGHTS
+    )
     assert result.returncode == EXIT_NONE and "Traceback" not in result.stderr
     assert "0 segmented, 2 failed" in result.stdout

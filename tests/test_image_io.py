@@ -191,7 +191,7 @@ def test_jpeg_layout_and_orientation_for_lossless_crops():
     (b"\0" * 128 + b"DICM" + b"\0" * 100, "DICOM"),
     (b"\0\0\0\x18ftypmp42" + b"\0" * 100, "video"),
     (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "SVG"),
-    ("patient notes, not a photo".encode(), "text file"),
+    (b"patient notes, not a photo", "text file"),
 ])
 def test_what_is_not_an_image_is_named(data, what):
     with pytest.raises(InvalidImageError, match=what):

@@ -1,4 +1,5 @@
 """Lossless JPEG crops: the file's own pixels, on the MCU grid, upright, without metadata."""
+
 import io
 
 import numpy as np
@@ -11,7 +12,9 @@ from cervix_unet.jpeg_crop import LosslessCropError, lossless_crop, to_stored, t
 from tests import hostile
 from tests.conftest import EXAMPLES
 
-pytestmark = pytest.mark.skipif(jpeg_crop.jpegtran_path() is None, reason="jpegtran not installed (libjpeg-turbo-progs)")
+pytestmark = pytest.mark.skipif(
+    jpeg_crop.jpegtran_path() is None, reason="jpegtran not installed (libjpeg-turbo-progs)"
+)
 
 
 @pytest.fixture(scope="module")

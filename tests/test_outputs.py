@@ -1,4 +1,5 @@
 """One result's files: formats, full size, no metadata, the crop box that the crop holds."""
+
 import io
 
 import numpy as np
@@ -21,7 +22,7 @@ def camera_jpeg():
     return hostile.jpeg_file(np.asarray(Image.open(EXAMPLES[2]).convert("RGB")), orientation=1)
 
 
-def test_jpeg_photo_gives_lossless_crop_1bit_mask_and_jpeg_overlay(segmenter, camera_jpeg):
+def test_jpeg_photo_gives_lossless_crop_png_mask_and_jpeg_overlay(segmenter, camera_jpeg):
     result = segmenter(camera_jpeg)
     files = encode_result(result, camera_jpeg)
     assert {kind: ext for kind, (ext, _) in files.files.items()} == {"crop": "jpg", "mask": "png", "overlay": "jpg"}
@@ -33,7 +34,7 @@ def test_jpeg_photo_gives_lossless_crop_1bit_mask_and_jpeg_overlay(segmenter, ca
     assert crop.size == (x1 - x0, y1 - y0)
     assert np.abs(np.asarray(crop.convert("RGB")).astype(int) - result.image[y0:y1, x0:x1]).mean() < 0.5
     mask = _open(files.files["mask"][1])
-    assert mask.mode == "1" and np.array_equal(np.asarray(mask), result.mask)
+    assert mask.mode == "L" and np.array_equal(np.asarray(mask), result.mask * np.uint8(255))
     overlay = _open(files.files["overlay"][1])
     assert overlay.format == "JPEG" and overlay.size == (576, 384)
     assert all(b"SecretCamera" not in data for _, data in files.files.values())

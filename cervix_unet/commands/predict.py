@@ -1,5 +1,6 @@
 """`cervix-unet predict INPUT... --out DIR`: crop, mask and overlay of every photo at its full
 size, and a summary written as results arrive. Never stops on a file."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ outputs, per photo, at its full upright size (boxes in its pixels):
   NAME_crop.jpg    JPEG photos: a lossless crop of the file (the photo's own pixels, the box
                    widened to the JPEG's 8/16 px grid, as summary's crop_box says); NAME_crop.png
                    for other inputs, --crop-mode masked, or where it cannot be lossless
-  NAME_mask.png    1-bit PNG, white = cervix
+  NAME_mask.png    8-bit PNG, 255 = cervix, 0 elsewhere
   NAME_overlay.jpg the photo with the cervix outlined (.png with --format png)
   summary.csv / summary.jsonl (one row per file, written as each finishes), summary.json
 no output carries metadata of the input (EXIF, GPS, ICC, comments).
@@ -50,12 +51,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=SegmentOptions.threshold)
     parser.add_argument("--margin", type=float, default=SegmentOptions.margin)
     parser.add_argument("--crop-mode", default=SegmentOptions.crop_mode, choices=["box", "masked"])
-    parser.add_argument("--format", default="auto", choices=FORMATS,
-                        help="auto: lossless JPEG crop, 1-bit PNG mask, JPEG overlay; png: PNG everywhere")
-    parser.add_argument("--workers", type=_positive, default=default_workers(),
-                        help="threads decoding and encoding beside the network (default: %(default)s)")
-    parser.add_argument("--skip-existing", action="store_true",
-                        help="resume: skip photos that an earlier run into --out finished (files still there)")
+    parser.add_argument(
+        "--format",
+        default="auto",
+        choices=FORMATS,
+        help="auto: lossless JPEG crop, PNG mask, JPEG overlay; png: PNG everywhere",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive,
+        default=default_workers(),
+        help="threads decoding and encoding beside the network (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="resume: skip photos that an earlier run into --out finished (files still there)",
+    )
     parser.add_argument("--debug", action="store_true", help="print a traceback for every failed file, keep warnings")
 
 
@@ -86,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
     order = [row["input"] for row in rows] + [str(job.path) for job in jobs]
     if not jobs:
         summary.close(order)
-        print(f"no images found in the inputs ({len(rows)} other files listed in {out / 'summary.csv'})",
-              file=sys.stderr)
+        print(
+            f"no images found in the inputs ({len(rows)} other files listed in {out / 'summary.csv'})", file=sys.stderr
+        )
         return EXIT_NONE
     segmenter = None
     if todo:
