@@ -441,7 +441,8 @@ def _decode_opened(opened: Image.Image, data: bytes | None, max_pixels: int, max
     info = ImageInfo(format=fmt, size=size, orientation=orientation, frames=frames, notes=tuple(notes), jpeg=jpeg)
     if data is not None and fmt in ("JPEG", "MPO") and opened.mode in ("RGB", "L"):
         fast = _decode_jpeg_fast(data, reduction)
-        if fast is not None:
+        expected = (-(-size[1] // reduction), -(-size[0] // reduction))
+        if fast is not None and fast.shape[:2] == expected:  # else (odd EXIF?) Pillow decides
             return DecodedImage(fast, info)
     im = opened
     if reduction > 1 and fmt in ("JPEG", "MPO") and data is not None:  # never alter a caller's image
