@@ -2,18 +2,15 @@
 
 Full-resolution outputs of camera photos (12-24 megapixels) are the norm, so every function
 here works on the cervix's box only where it can, and the encoders are the fast ones measured
-on a 4000x3000 photo (reports/throughput/): a run-length PNG mask, a JPEG overlay in ~85 ms
-against ~760 ms for a PNG. Pillow's and OpenCV's encoders
-release the GIL, so a batch encodes several photos at once on threads.
+on a 4000x3000 photo (reports/throughput/): a run-length PNG mask, a JPEG overlay in ~55 ms
+of CPU against ~760 ms for a PNG. OpenCV's encoders release the GIL, so a batch encodes several
+photos at once on threads.
 """
 
 from __future__ import annotations
 
-import io
-
 import cv2
 import numpy as np
-from PIL import Image
 
 from .crop import mask_box
 
@@ -44,13 +41,18 @@ def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.25, thickness:
 
 
 def to_png(array: np.ndarray, compress_level: int = 1) -> bytes:
-    """PNG bytes of an RGB or grayscale (bool or uint8) array, with no metadata at all.
-    A bool array gives an 8-bit 0/255 PNG (:func:`mask_png` encodes masks faster)."""
+    """PNG bytes of an RGB(A) or grayscale (bool or uint8) array, with no metadata at all. A bool
+    array gives 0/255. OpenCV's encoder with the "up" row filter: half the CPU of Pillow's at
+    level 1 on photos, for the same size (:func:`mask_png` encodes masks faster still)."""
     if array.dtype == bool:
-        array = array.astype(np.uint8) * 255
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
+        array = array.astype(np.uint8) * np.uint8(255)
+    if array.ndim == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR if array.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
+    params = [cv2.IMWRITE_PNG_COMPRESSION, compress_level, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP]
+    ok, encoded = cv2.imencode(".png", array, params)
+    if not ok:  # pragma: no cover - OpenCV refuses only empty arrays
+        raise ValueError("could not encode the image")
+    return encoded.tobytes()
 
 
 def mask_png(mask: np.ndarray) -> bytes:
@@ -73,8 +75,10 @@ def mask_png(mask: np.ndarray) -> bytes:
 
 
 def to_jpeg(array: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
-    """JPEG bytes of an RGB or grayscale uint8 array: a JFIF header and the pixels, no EXIF,
-    ICC profile or comment."""
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="JPEG", quality=quality)
-    return buffer.getvalue()
+    """JPEG bytes (4:2:0) of an RGB or grayscale uint8 array: a JFIF header and the pixels, no
+    EXIF, ICC profile or comment. OpenCV's libjpeg-turbo: 30% less CPU than Pillow's here."""
+    pixels = cv2.cvtColor(array, cv2.COLOR_RGB2BGR) if array.ndim == 3 else array
+    ok, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - OpenCV refuses only empty arrays
+        raise ValueError("could not encode the image")
+    return encoded.tobytes()
