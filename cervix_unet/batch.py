@@ -69,7 +69,9 @@ def scan_inputs(inputs: Iterable[str | Path], exclude: Path | None = None) -> tu
             paths.append((item, None))
         else:
             rows.append(row_for(item, "", "failed", f"No such file or folder: {item}"))
-    return _name_jobs(paths), rows
+    seen: set[Path] = set()  # a file named twice (or also inside a folder named) is done once
+    unique = [(path, root) for path, root in paths if not (path.resolve() in seen or seen.add(path.resolve()))]
+    return _name_jobs(unique), rows
 
 
 def _name_jobs(paths: list[tuple[Path, Path | None]]) -> list[Job]:

@@ -60,7 +60,7 @@ def test_scan_names_outputs_uniquely_and_lists_what_it_skips(tmp_path):
         shutil.copy(EXAMPLES[0], folder / name)
     (folder / "out").mkdir()
     shutil.copy(EXAMPLES[0], folder / "out" / "old_crop.jpg")  # an earlier run's output inside the input
-    jobs, rows = scan_inputs([folder, tmp_path / "missing.jpg"], exclude=folder / "out")
+    jobs, rows = scan_inputs([folder, tmp_path / "missing.jpg", folder / "photo.jpg"], exclude=folder / "out")
     assert [(j.path.relative_to(folder).as_posix(), j.name) for j in jobs] == [
         ("day 2/photo.jpg", "day 2__photo"),
         ("photo.jpg", "photo"),
