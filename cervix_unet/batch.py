@@ -145,13 +145,12 @@ def run_batch(
                     refill()
                     continue
                 try:
-                    probability = segmenter.run_network(prepared.small)
+                    maps = segmenter.network_maps(prepared.small)
                 except Exception as err:  # noqa: BLE001
                     yield fail(job, "network", err)
                     refill()
                     continue
-                prepared.small = None
-                finishing.add(pool.submit(_finish, job, prepared, probability, segmenter, options, fmt, out, fail))
+                finishing.add(pool.submit(_finish, job, prepared, maps, segmenter, options, fmt, out, fail))
                 refill()
                 done = {f for f in finishing if f.done()}
                 if len(finishing) - len(done) > workers:  # the encoders are behind: wait for one
@@ -173,7 +172,7 @@ def _prepare(job: Job, segmenter: Segmenter) -> _Prepared:
 def _finish(
     job: Job,
     prepared: _Prepared,
-    probability: np.ndarray,
+    maps: tuple[np.ndarray, np.ndarray],
     segmenter: Segmenter,
     options: SegmentOptions,
     fmt: OutputFormat,
@@ -183,7 +182,10 @@ def _finish(
     """Post-process, encode and write one photo; its summary row (never raises)."""
     try:
         info = prepared.decoded.info
-        result = segmenter.postprocess(prepared.decoded.pixels, probability, options, info.size, source=info)
+        probability, flipped = maps
+        result = segmenter.postprocess(
+            prepared.decoded.pixels, probability, options, info.size, None, flipped, prepared.small, source=info
+        )
         files = encode_result(result, prepared.data, fmt)
     except BaseException as err:  # noqa: BLE001
         return fail(job, "process", err)
@@ -196,6 +198,9 @@ def _finish(
         **row_for(job.path, job.name, "ok"),
         "found": result.found,
         "confidence": summary["confidence"],
+        "reliability": summary["reliability"],
+        "check": summary["check"],
+        "flags": summary["flags"],
         "area_fraction": summary["area_fraction"],
         "width": info.size[0],
         "height": info.size[1],

@@ -146,6 +146,11 @@ class Segmenter:
         logits = self.backend(to_batch(small))[0, 0]
         return 1.0 / (1.0 + np.exp(-logits, dtype=np.float32))
 
+    def network_maps(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The probability map of ``small`` and, for the reliability, that of the mirrored photo
+        mirrored back: what :meth:`postprocess` takes as ``probability`` and ``flipped``."""
+        return self.run_network(small), self.run_network(small[:, ::-1])[:, ::-1]
+
     def __call__(self, source: ImageInput, options: SegmentOptions | None = None, **overrides) -> SegmentationResult:
         """Segment one photo. ``overrides`` replace single fields of the options
         (``threshold=0.6, crop_mode="masked"``). Raises ``InvalidImageError`` for bad input.
@@ -156,8 +161,7 @@ class Segmenter:
         lap("decode")
         small = resize_rgb(decoded.pixels, self.size)
         lap("resize")
-        probability = self.run_network(small)
-        flipped = self.run_network(small[:, ::-1])[:, ::-1]  # the mirrored photo, for the reliability
+        probability, flipped = self.network_maps(small)
         lap("network")
         return self.postprocess(decoded.pixels, probability, opts, decoded.info.size, lap, flipped, small,
                                 source=decoded.info)

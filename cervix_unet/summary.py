@@ -19,6 +19,9 @@ FIELDS = [
     "error",
     "found",
     "confidence",
+    "reliability",
+    "check",
+    "flags",
     "area_fraction",
     "width",
     "height",
@@ -38,7 +41,12 @@ OUTPUT_FIELDS = ("crop_file", "mask_file", "overlay_file")
 
 
 def _csv_row(row: dict) -> dict:
-    return {k: " ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for k, v in row.items() if k in FIELDS}
+    """Lists as text: boxes "x0 y0 x1 y1", flags "glare; small"."""
+    return {
+        k: ("; " if k == "flags" else " ").join(map(str, v)) if isinstance(v, (list, tuple)) else v
+        for k, v in row.items()
+        if k in FIELDS
+    }
 
 
 class SummaryWriter:

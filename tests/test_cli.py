@@ -93,7 +93,8 @@ def test_hostile_folder_in_one_run(hostile_folder, tmp_path):
 
     for name in good:
         row = rows[name]
-        assert row["status"] == "ok" and row["found"], row
+        assert row["status"] == "ok" and row["found"] and 0 < row["reliability"] <= 1, row
+        assert isinstance(row["check"], bool) and isinstance(row["flags"], list), row
         reference = _upright(folder / name)  # first frame, upright, at full size
         h, w = reference.shape[:2]
         assert (row["width"], row["height"]) == (w, h), name
