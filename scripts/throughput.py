@@ -156,8 +156,12 @@ def stages(segmenter: Segmenter, data: bytes) -> dict[str, float]:
         "(not taken) reduced 1/8 JPEG decode for the network input": median_ms(
             lambda: cv2.imdecode(np.frombuffer(data, np.uint8), reduced)
         ),
-        "network": median_ms(lambda: segmenter.run_network(small)),
-        "mask, box, crop at full size": median_ms(lambda: segmenter.postprocess(decoded.pixels, probability)),
+        "network, one pass (the pipeline makes two: the photo and its mirror image)": median_ms(
+            lambda: segmenter.run_network(small)
+        ),
+        "mask, box, crop at full size": median_ms(
+            lambda: segmenter.postprocess(decoded.pixels, probability, small=small)
+        ),
         "overlay (tint, outline)": median_ms(lambda: overlay(result.image, result.mask)),
         "encode overlay, JPEG q90": median_ms(lambda: to_jpeg(shown)),
         "encode mask, PNG (run-length, no filter)": median_ms(lambda: mask_png(result.mask)),
