@@ -1,5 +1,8 @@
 """Training and evaluation commands, end to end on real labelled photos."""
+import csv
 import json
+
+import numpy as np
 
 import pytest
 import torch
@@ -53,11 +56,17 @@ def test_shipped_model_meets_the_validation_targets(tmp_path, shared_data):
     assert main(["evaluate", "--weights", str(WEIGHTS), "--data", str(shared_data), "--labels", str(LABELS),
                  "--split", "val", "--backend", "torch", "--out", str(out)]) == 0
     s = json.loads((out / "summary.json").read_text())
-    assert s["images"] == 96
-    assert s["dice"]["mean"] >= 0.92, s["dice"]
-    assert s["dice"]["median"] >= 0.95, s["dice"]
-    assert s["box_iou"]["mean"] >= 0.85, s["box_iou"]
-    assert s["dice_below_0.6"] == []
+    assert s["images"] == 166  # 96 AnnoCerv + IARC photos of 24 patients, 70 phone photos
+    rows = list(csv.DictReader(open(out / "per_image.csv")))
+    familiar = [r for r in rows if r["source"] != "mobileodt"]
+    phone = [r for r in rows if r["source"] == "mobileodt"]
+    assert len(familiar) == 96 and len(phone) == 70
+    dice = np.array([float(r["dice"]) for r in familiar])
+    assert dice.mean() >= 0.92 and np.median(dice) >= 0.95 and dice.min() >= 0.6, dice
+    assert np.mean([float(r["box_iou"]) for r in familiar]) >= 0.85
+    # the shipped model never saw a phone photo: a floor that catches a regression, not a target
+    phone_dice = np.array([float(r["dice"]) for r in phone])
+    assert phone_dice.mean() >= 0.80 and np.median(phone_dice) >= 0.90, phone_dice
 
 
 def test_folds_keep_patients_together_and_spread_sources(labels):
