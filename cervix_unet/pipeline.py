@@ -26,7 +26,7 @@ from .crop import Box, crop_image, expand_box, mask_box, scale_box
 from .image_io import MAX_PIXELS, ImageInfo, ImageInput, read_image
 from .postprocess import clean_mask, clean_probability
 from .preprocess import resize_rgb, to_batch
-from .quality import RELIABILITY_MIN, flip_agreement, quality_flags, quality_measures
+from .quality import CHECK_FLAGS, RELIABILITY_MIN, flip_agreement, quality_flags, quality_measures
 from .render import overlay
 
 # Outputs are at the photo's full size by default. Reduced-scale JPEG decoding (max_side) is
@@ -76,8 +76,8 @@ class SegmentationResult:
     @property
     def check(self) -> bool:
         """Whether a person should check this result: a cervix was found but the reliability is
-        low, or the photo has a quality problem."""
-        return bool(self.found and (self.reliability < RELIABILITY_MIN or self.flags))
+        low, or the photo has a quality problem that goes with failures (``quality.CHECK_FLAGS``)."""
+        return bool(self.found and (self.reliability < RELIABILITY_MIN or set(self.flags) & set(CHECK_FLAGS)))
     source: ImageInfo | None = field(default=None, repr=False)  # format, EXIF orientation, frames, notes
 
     @property

@@ -70,7 +70,7 @@ def quality_rules() -> dict:
     rules = {
         name.lower(): value for name, value in vars(quality).items() if name.isupper() and isinstance(value, float)
     }
-    return {**rules, "flag_text": quality.FLAG_TEXT}
+    return {**rules, "flag_text": quality.FLAG_TEXT, "check_flags": list(quality.CHECK_FLAGS)}
 
 
 def web_config(weights: Path, precision: str = "int8") -> dict:

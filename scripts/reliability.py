@@ -95,7 +95,7 @@ def main() -> None:
         "failures_low_reliability": int((fail & low).sum()), "failures_checked": int((fail & checked).sum()),
         "good_checked": int((~fail & checked).sum()), "good": int((~fail).sum()),
         "below_0.70_unflagged": below_70,
-        "flag_rates_pool": {f: float(np.mean([f in r["flags"].split(" ") for r in rows])) for f in quality.FLAG_TEXT},
+        "flag_rates_pool": {f: float(np.mean([f in r["flags"].split("; ") for r in rows])) for f in quality.FLAG_TEXT},
         "percentile_of_threshold": {
             "blurred (sharpness)": float((measures["sharpness"] < quality.BLUR_MAX_SHARPNESS).mean()),
             "glare": float((measures["glare"][found_pool] > quality.GLARE_MIN_FRACTION).mean()),

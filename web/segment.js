@@ -336,7 +336,8 @@ export function postprocess(probability, size, w, h, options, flipped, small, ru
   const quality = small && rules ? qualityMeasures(small, working, size) : null;
   const flags = quality ? qualityFlags(quality, found, rules) : [];
   const reliability = confidence * agreement;
-  const check = Boolean(found && rules && (reliability < rules.reliability_min || flags.length));
+  const check = Boolean(found && rules && (reliability < rules.reliability_min
+    || flags.some((flag) => rules.check_flags.includes(flag))));
   return { mask, width: w, height: h, found, box, cropBox, confidence, areaFraction: found ? count / mask.length : 0,
     options, probability, size, reliability, flags, quality, check };
 }

@@ -61,7 +61,7 @@ def score_images(segmenter: Segmenter, keys: list[str], labels: dict, data: str 
             raise ValueError(f"{key}: label size {truth.shape} differs from the image {result.mask.shape}")
         rows.append({"image": key, "source": key.split("/")[0], "view": view_of(key),
                      "label_empty": not truth.any(), "found": result.found, "confidence": result.confidence,
-                     "reliability": result.reliability, "check": result.check, "flags": " ".join(result.flags),
+                     "reliability": result.reliability, "check": result.check, "flags": "; ".join(result.flags),
                      **{f"quality_{k}": v for k, v in result.quality.items()}, **mask_metrics(result.mask, truth)})
     return rows
 
