@@ -7,12 +7,21 @@ Public API::
 ``CervixUNet`` (the network) needs PyTorch and is imported on first use; ``Segmenter`` runs
 on the ONNX export without it.
 """
+
 from .errors import InvalidImageError
 from .image_io import load_image
 from .pipeline import SegmentationResult, Segmenter, SegmentOptions
 from .render import to_png
 
-__all__ = ["CervixUNet", "InvalidImageError", "SegmentOptions", "SegmentationResult", "Segmenter", "load_image", "to_png"]
+__all__ = [
+    "CervixUNet",
+    "InvalidImageError",
+    "SegmentOptions",
+    "SegmentationResult",
+    "Segmenter",
+    "load_image",
+    "to_png",
+]
 __version__ = "0.1.0"
 
 

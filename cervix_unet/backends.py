@@ -7,6 +7,7 @@ the CPU runs bfloat16 natively (AMX / AVX512-BF16: ~8 ms at 128x128 on a 2-core 
 the 8-bit ONNX export (~10-30 ms), else the float32 export, else PyTorch fp32. PyTorch is
 optional: without it the ONNX exports run alone.
 """
+
 from __future__ import annotations
 
 import copy
@@ -129,16 +130,22 @@ def load_backend(weights: str | Path = "weights", backend: str = "auto") -> tupl
                 raise FileNotFoundError(f"no {file} in {folder}; run `cervix-unet export --weights {folder}`")
             runner = OnnxBackend(folder / file)
             if not export_is_current(runner.metadata, folder):
-                warnings.warn(f"{folder / file} was not exported from these weights; ignoring it "
-                              "(run `cervix-unet export` again)", stacklevel=2)
+                warnings.warn(
+                    f"{folder / file} was not exported from these weights; ignoring it "
+                    "(run `cervix-unet export` again)",
+                    stacklevel=2,
+                )
                 if backend == "auto":
                     continue
-                raise FileNotFoundError(f"no {file} exported from the weights in {folder}; "
-                                        f"run `cervix-unet export --weights {folder}`")
+                raise FileNotFoundError(
+                    f"no {file} exported from the weights in {folder}; run `cervix-unet export --weights {folder}`"
+                )
             return runner, int(read_config(folder)["input_size"])
         from .model import CervixUNet  # PyTorch: a clear ImportError when it is not installed
 
         model = CervixUNet.from_pretrained(weights)
         return TorchBackend(model, bf16=name == "torch-bf16"), int(model.input_size)
-    raise FileNotFoundError(f"no usable ONNX export in {weights} and PyTorch is not installed: "
-                            "run `cervix-unet export`, or pip install 'cervix-unet[torch]'")
+    raise FileNotFoundError(
+        f"no usable ONNX export in {weights} and PyTorch is not installed: "
+        "run `cervix-unet export`, or pip install 'cervix-unet[torch]'"
+    )

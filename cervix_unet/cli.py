@@ -3,6 +3,7 @@
 ``predict`` needs the runtime only; the others make or measure the model and need the
 ``train`` extra (PyTorch, MONAI, segmentation-models-pytorch).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """Mask -> bounding box -> crop of the photo."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,8 +19,12 @@ def scale_box(box: Box, from_size: tuple[int, int], to_size: tuple[int, int]) ->
     """A box in an image of ``from_size`` (W, H) mapped outward onto ``to_size`` (W, H)."""
     sx, sy = to_size[0] / from_size[0], to_size[1] / from_size[1]
     x0, y0, x1, y1 = box
-    return (int(np.floor(x0 * sx)), int(np.floor(y0 * sy)),
-            min(to_size[0], int(np.ceil(x1 * sx))), min(to_size[1], int(np.ceil(y1 * sy))))
+    return (
+        int(np.floor(x0 * sx)),
+        int(np.floor(y0 * sy)),
+        min(to_size[0], int(np.ceil(x1 * sx))),
+        min(to_size[1], int(np.ceil(y1 * sy))),
+    )
 
 
 def expand_box(box: Box, margin: float, size: tuple[int, int]) -> Box:

@@ -1,4 +1,5 @@
 """The classic U-Net of the original cervix-unet design, as a Hub-loadable PyTorch module."""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,10 @@ try:
     from safetensors.torch import load_model
     from torch import nn
 except ImportError as err:  # the runtime alone runs the ONNX export; the network itself needs PyTorch
-    raise ImportError("CervixUNet needs PyTorch, which is not installed: pip install 'cervix-unet[torch]' "
-                      "(Segmenter runs on the ONNX export without it)") from err
+    raise ImportError(
+        "CervixUNet needs PyTorch, which is not installed: pip install 'cervix-unet[torch]' "
+        "(Segmenter runs on the ONNX export without it)"
+    ) from err
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 
 from .weights import SAFETENSORS_FILE
@@ -66,7 +69,9 @@ class CervixUNet(
 
     depth = 4  # number of poolings; inputs must be multiples of 2**depth
 
-    def __init__(self, in_channels: int = 3, out_channels: int = 1, base_width: int = 32, input_size: int = 128) -> None:
+    def __init__(
+        self, in_channels: int = 3, out_channels: int = 1, base_width: int = 32, input_size: int = 128
+    ) -> None:
         super().__init__()
         if input_size % 2**self.depth:
             raise ValueError(f"input_size must be a multiple of {2**self.depth}, not {input_size}")
@@ -79,9 +84,7 @@ class CervixUNet(
             prev = w
         self.pool = nn.MaxPool2d(2)
         self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
-        self.up = nn.ModuleList(
-            _double_conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(self.depth))
-        )
+        self.up = nn.ModuleList(_double_conv(widths[i + 1] + widths[i], widths[i]) for i in reversed(range(self.depth)))
         self.head = nn.Conv2d(widths[0], out_channels, kernel_size=1)
         # Input scaling is part of the model, so any caller feeds plain RGB in [0, 1].
         self.normalise = in_channels == 3
@@ -111,9 +114,19 @@ class CervixUNet(
         return self.head(x)
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, revision: str | None, cache_dir: str | Path | None,
-                         force_download: bool, local_files_only: bool, token: str | bool | None,
-                         map_location: str = "cpu", strict: bool = True, **model_kwargs) -> CervixUNet:
+    def _from_pretrained(
+        cls,
+        *,
+        model_id: str,
+        revision: str | None,
+        cache_dir: str | Path | None,
+        force_download: bool,
+        local_files_only: bool,
+        token: str | bool | None,
+        map_location: str = "cpu",
+        strict: bool = True,
+        **model_kwargs,
+    ) -> CervixUNet:
         """Load ``model.safetensors`` from a folder or a Hub repo: never a pickle, every weight
         required (the mixin's own loader would fall back to ``pytorch_model.bin`` and load
         non-strictly)."""
@@ -123,8 +136,14 @@ class CervixUNet(
             if not os.path.isfile(model_file):
                 raise FileNotFoundError(f"{model_file} not found (weights load only from safetensors)")
         else:
-            model_file = hf_hub_download(repo_id=model_id, filename=SAFETENSORS_FILE, revision=revision,
-                                         cache_dir=cache_dir, force_download=force_download, token=token,
-                                         local_files_only=local_files_only)
+            model_file = hf_hub_download(
+                repo_id=model_id,
+                filename=SAFETENSORS_FILE,
+                revision=revision,
+                cache_dir=cache_dir,
+                force_download=force_download,
+                token=token,
+                local_files_only=local_files_only,
+            )
         load_model(model, model_file, strict=strict, device=map_location)
         return model.eval()

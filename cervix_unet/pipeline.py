@@ -10,6 +10,7 @@ Data flow, one function each: bytes -> image (EXIF, mode) -> resized tensor -> l
 probability -> cleaned probability (threshold, largest component, holes) -> mask at the
 photo's size -> box -> crop / overlay.
 """
+
 from __future__ import annotations
 
 import time
@@ -78,6 +79,7 @@ class SegmentationResult:
         """Whether a person should check this result: a cervix was found but the reliability is
         low, or the photo has a quality problem that goes with failures (``quality.CHECK_FLAGS``)."""
         return bool(self.found and (self.reliability < RELIABILITY_MIN or set(self.flags) & set(CHECK_FLAGS)))
+
     source: ImageInfo | None = field(default=None, repr=False)  # format, EXIF orientation, frames, notes
 
     @property
@@ -105,13 +107,21 @@ class SegmentationResult:
         """JSON-ready numbers (no image data)."""
         h, w = self.mask.shape
         box_original = scale_box(self.box, (w, h), self.original_size) if self.box else None
-        return {"width": w, "height": h, "original_width": self.original_size[0],
-                "original_height": self.original_size[1], "found": self.found,
-                "confidence": round(self.confidence, 4), "area_fraction": round(self.area_fraction, 4),
-                "box": list(self.box) if self.box else None,
-                "crop_box": list(self.crop_box) if self.crop_box else None,
-                "box_original": list(box_original) if box_original else None,
-                "reliability": round(self.reliability, 4), "check": self.check, "flags": list(self.flags)}
+        return {
+            "width": w,
+            "height": h,
+            "original_width": self.original_size[0],
+            "original_height": self.original_size[1],
+            "found": self.found,
+            "confidence": round(self.confidence, 4),
+            "area_fraction": round(self.area_fraction, 4),
+            "box": list(self.box) if self.box else None,
+            "crop_box": list(self.crop_box) if self.crop_box else None,
+            "box_original": list(box_original) if box_original else None,
+            "reliability": round(self.reliability, 4),
+            "check": self.check,
+            "flags": list(self.flags),
+        }
 
 
 class Segmenter:
@@ -126,8 +136,14 @@ class Segmenter:
     size (``result.scale`` maps them back).
     """
 
-    def __init__(self, backend: Backend, input_size: int, options: SegmentOptions | None = None,
-                 max_pixels: int = MAX_PIXELS, max_side: int | None = DEFAULT_MAX_SIDE) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        input_size: int,
+        options: SegmentOptions | None = None,
+        max_pixels: int = MAX_PIXELS,
+        max_side: int | None = DEFAULT_MAX_SIDE,
+    ) -> None:
         self.backend = backend
         self.size = int(input_size)
         self.options = options or SegmentOptions()
@@ -163,13 +179,21 @@ class Segmenter:
         lap("resize")
         probability, flipped = self.network_maps(small)
         lap("network")
-        return self.postprocess(decoded.pixels, probability, opts, decoded.info.size, lap, flipped, small,
-                                source=decoded.info)
+        return self.postprocess(
+            decoded.pixels, probability, opts, decoded.info.size, lap, flipped, small, source=decoded.info
+        )
 
-    def postprocess(self, image: np.ndarray, probability: np.ndarray, options: SegmentOptions | None = None,
-                    original_size: tuple[int, int] | None = None, lap: _Stopwatch | None = None,
-                    flipped: np.ndarray | None = None, small: np.ndarray | None = None,
-                    source: ImageInfo | None = None) -> SegmentationResult:
+    def postprocess(
+        self,
+        image: np.ndarray,
+        probability: np.ndarray,
+        options: SegmentOptions | None = None,
+        original_size: tuple[int, int] | None = None,
+        lap: _Stopwatch | None = None,
+        flipped: np.ndarray | None = None,
+        small: np.ndarray | None = None,
+        source: ImageInfo | None = None,
+    ) -> SegmentationResult:
         """Mask, box, crop, reliability and quality flags of ``image`` from the network's
         ``probability`` map (and ``flipped``, the mirrored photo's map, mirrored back; without it
         the reliability is the confidence alone). Cheap: an app can keep the maps and call this
@@ -198,12 +222,24 @@ class Segmenter:
         agreement = 1.0 if flipped is None else flip_agreement(working_mask, clean_mask(flipped, opts.threshold))
         measures = quality_measures(resize_rgb(image, self.size) if small is None else small, working_mask & found)
         lap("crop")
-        return SegmentationResult(image=image, mask=mask, box=box, crop_box=crop_box, crop=cropped,
-                                  confidence=confidence, found=found, options=opts,
-                                  original_size=original_size or (w, h),
-                                  working_probability=probability, timings=lap.laps,
-                                  reliability=confidence * agreement, flags=quality_flags(measures, found),
-                                  quality=measures, flipped_probability=flipped, source=source)
+        return SegmentationResult(
+            image=image,
+            mask=mask,
+            box=box,
+            crop_box=crop_box,
+            crop=cropped,
+            confidence=confidence,
+            found=found,
+            options=opts,
+            original_size=original_size or (w, h),
+            working_probability=probability,
+            timings=lap.laps,
+            reliability=confidence * agreement,
+            flags=quality_flags(measures, found),
+            quality=measures,
+            flipped_probability=flipped,
+            source=source,
+        )
 
 
 class _Stopwatch:

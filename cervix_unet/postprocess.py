@@ -3,6 +3,7 @@
 Runs at the network's resolution (cheap); :func:`clean_probability` keeps the soft edge so
 that the map can be upsampled to the photo's size and thresholded there with smooth borders.
 """
+
 from __future__ import annotations
 
 import cv2

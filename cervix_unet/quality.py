@@ -5,6 +5,7 @@ All measures are taken on the network's working-size view (about 1 ms): the phot
 probability inside the mask) times the agreement (Dice) between the outline and the outline the
 network draws on the mirrored photo: a model unsure of an edge draws it differently each way.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -43,7 +44,7 @@ def quality_measures(small: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     region = mask if mask.any() else np.ones(mask.shape, bool)
     ys, xs = np.nonzero(region)
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-    box = grey[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
+    box = grey[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     sharpness = float(cv2.Laplacian(box, cv2.CV_32F).var()) if min(box.shape) >= 3 else 0.0
     hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
     specular = (hsv[..., 2] >= 240) & (hsv[..., 1] <= 40)
@@ -51,9 +52,13 @@ def quality_measures(small: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     outline = region & ~cv2.erode(padded, np.ones((3, 3), np.uint8))[1:-1, 1:-1].astype(bool)
     edge = np.zeros(region.shape, bool)
     edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
-    return {"sharpness": sharpness, "glare": float(specular[region].mean()), "brightness": float(grey[region].mean()),
-            "border": float((outline & edge).sum() / max(1, outline.sum())) if mask.any() else 0.0,
-            "area": float(mask.mean())}
+    return {
+        "sharpness": sharpness,
+        "glare": float(specular[region].mean()),
+        "brightness": float(grey[region].mean()),
+        "border": float((outline & edge).sum() / max(1, outline.sum())) if mask.any() else 0.0,
+        "area": float(mask.mean()),
+    }
 
 
 def quality_flags(measures: dict[str, float], found: bool) -> list[str]:

@@ -5,6 +5,7 @@ weights, the source of truth) and optionally ``model.onnx`` / ``model.int8.onnx`
 written by ``cervix-unet export``). An export records the SHA-256 of the weights it was made
 from, so that a stale export is never used for newer weights.
 """
+
 from __future__ import annotations
 
 import hashlib

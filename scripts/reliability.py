@@ -11,6 +11,7 @@
 - No cervix: the pool's empty labels and non-colposcopy pictures shipped with scikit-image
   (a face, a cat, coffee, text, a page, textures): how many come back "no cervix found".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,25 @@ from cervix_unet.workshop.labels import load_labels  # noqa: E402
 from cervix_unet.workshop.split import select_keys  # noqa: E402
 
 FAIL_DICE = 0.85
-NON_COLPOSCOPY = ["astronaut", "camera", "coffee", "chelsea", "rocket", "text", "page", "coins", "hubble_deep_field",
-                  "immunohistochemistry", "retina", "moon", "clock", "colorwheel", "grass", "gravel", "brick"]
+NON_COLPOSCOPY = [
+    "astronaut",
+    "camera",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "text",
+    "page",
+    "coins",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "retina",
+    "moon",
+    "clock",
+    "colorwheel",
+    "grass",
+    "gravel",
+    "brick",
+]
 
 
 def non_colposcopy_pictures() -> dict[str, np.ndarray]:
@@ -81,19 +99,28 @@ def main() -> None:
     confidence = np.array([r["confidence"] for r in held])
     checked = np.array([r["check"] for r in held])
     low = score < quality.RELIABILITY_MIN
-    measures = {m: np.array([r[f"quality_{m}"] for r in rows]) for m in ("sharpness", "glare", "brightness", "border", "area")}
+    measures = {
+        m: np.array([r[f"quality_{m}"] for r in rows]) for m in ("sharpness", "glare", "brightness", "border", "area")
+    }
     found_pool = np.array([r["found"] for r in rows])
-    below_70 = [r["image"] for r in held if r["dice"] < 0.70 and r["reliability"] >= quality.RELIABILITY_MIN and not r["flags"]]
+    below_70 = [
+        r["image"] for r in held if r["dice"] < 0.70 and r["reliability"] >= quality.RELIABILITY_MIN and not r["flags"]
+    ]
     empties = [r for r in rows if r["label_empty"]]
-    others = {name: segmenter(picture if picture.dtype != bool else picture.astype(np.uint8) * 255)
-              for name, picture in non_colposcopy_pictures().items()}
+    others = {
+        name: segmenter(picture if picture.dtype != bool else picture.astype(np.uint8) * 255)
+        for name, picture in non_colposcopy_pictures().items()
+    }
     report = {
-        "held_out_photos": len(held), "failures": int(fail.sum()),
+        "held_out_photos": len(held),
+        "failures": int(fail.sum()),
         "auroc_reliability": float(roc_auc_score(fail, -score)) if 0 < fail.sum() < len(fail) else None,
         "auroc_confidence": float(roc_auc_score(fail, -confidence)) if 0 < fail.sum() < len(fail) else None,
         "threshold": quality.RELIABILITY_MIN,
-        "failures_low_reliability": int((fail & low).sum()), "failures_checked": int((fail & checked).sum()),
-        "good_checked": int((~fail & checked).sum()), "good": int((~fail).sum()),
+        "failures_low_reliability": int((fail & low).sum()),
+        "failures_checked": int((fail & checked).sum()),
+        "good_checked": int((~fail & checked).sum()),
+        "good": int((~fail).sum()),
         "below_0.70_unflagged": below_70,
         "flag_rates_pool": {f: float(np.mean([f in r["flags"].split("; ") for r in rows])) for f in quality.FLAG_TEXT},
         "percentile_of_threshold": {
@@ -102,16 +129,24 @@ def main() -> None:
             "under-exposed": float((measures["brightness"] < quality.DARK_MAX_BRIGHTNESS).mean()),
             "over-exposed": float((measures["brightness"] > quality.BRIGHT_MIN_BRIGHTNESS).mean()),
             "cut by the frame": float((measures["border"][found_pool] > quality.CUT_MIN_BORDER_FRACTION).mean()),
-            "small": float((measures["area"][found_pool] < quality.SMALL_MAX_AREA).mean())},
-        "measure_percentiles": {m: {p: float(np.percentile(v, p)) for p in (2, 5, 50, 95, 98)} for m, v in measures.items()},
+            "small": float((measures["area"][found_pool] < quality.SMALL_MAX_AREA).mean()),
+        },
+        "measure_percentiles": {
+            m: {p: float(np.percentile(v, p)) for p in (2, 5, 50, 95, 98)} for m, v in measures.items()
+        },
         "empty_labels": {r["image"]: {"found": r["found"], "check": r["check"]} for r in empties},
-        "non_colposcopy": {n: {"found": r.found, "reliability": round(r.reliability, 3), "check": r.check}
-                           for n, r in others.items()},
-        "by_source": {s: {"photos": int(sum(r["source"] == s for r in held)),
-                          "dice_mean": float(np.mean([r["dice"] for r in held if r["source"] == s])),
-                          "dice_median": float(np.median([r["dice"] for r in held if r["source"] == s])),
-                          "box_iou_mean": float(np.mean([r["box_iou"] for r in held if r["source"] == s]))}
-                      for s in sorted({r["source"] for r in held})},
+        "non_colposcopy": {
+            n: {"found": r.found, "reliability": round(r.reliability, 3), "check": r.check} for n, r in others.items()
+        },
+        "by_source": {
+            s: {
+                "photos": int(sum(r["source"] == s for r in held)),
+                "dice_mean": float(np.mean([r["dice"] for r in held if r["source"] == s])),
+                "dice_median": float(np.median([r["dice"] for r in held if r["source"] == s])),
+                "box_iou_mean": float(np.mean([r["box_iou"] for r in held if r["source"] == s])),
+            }
+            for s in sorted({r["source"] for r in held})
+        },
     }
     (out / "reliability.json").write_text(json.dumps(report, indent=1) + "\n")
     chart(held, out / "reliability.png")

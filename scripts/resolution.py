@@ -8,6 +8,7 @@ the photo's size, scored by Dice against the full-size label), the bare network'
 (bf16 and fp32 PyTorch, batch 1) and, where given, a trained model's validation Dice from
 `cervix-unet evaluate`. Writes resolution.json and resolution.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,14 @@ def main() -> int:
         mean, worst = resolution_ceiling(labels, size)
         batch = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
         bf16, fp32 = TorchBackend(model, bf16=True), TorchBackend(model)
-        row = {"size": size, "gflop": unet_flops(size) / 1e9, "ceiling_dice_mean": mean, "ceiling_dice_min": worst,
-               "bf16_ms": timed(lambda: bf16(batch), 20, 5)["median"],  # noqa: B023 (called at once)
-               "fp32_ms": timed(lambda: fp32(batch), 10, 3)["median"]}  # noqa: B023
+        row = {
+            "size": size,
+            "gflop": unet_flops(size) / 1e9,
+            "ceiling_dice_mean": mean,
+            "ceiling_dice_min": worst,
+            "bf16_ms": timed(lambda: bf16(batch), 20, 5)["median"],  # noqa: B023 (called at once)
+            "fp32_ms": timed(lambda: fp32(batch), 10, 3)["median"],  # noqa: B023
+        }
         if str(size) in evaluations:
             summary = json.loads((Path(evaluations[str(size)]) / "summary.json").read_text())
             row["val_dice_mean"], row["val_dice_median"] = summary["dice"]["mean"], summary["dice"]["median"]
@@ -70,12 +76,16 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "resolution.json").write_text(json.dumps(rows, indent=1) + "\n")
-    lines = ["| working size | GFLOP | resolution ceiling, Dice mean (min) | network bf16 ms | network fp32 ms | validation Dice mean / median |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| working size | GFLOP | resolution ceiling, Dice mean (min) | network bf16 ms | network fp32 ms | validation Dice mean / median |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
         val = f"{r['val_dice_mean']:.3f} / {r['val_dice_median']:.3f}" if "val_dice_mean" in r else "not trained"
-        lines.append(f"| {r['size']}x{r['size']} | {r['gflop']:.1f} | {r['ceiling_dice_mean']:.4f} ({r['ceiling_dice_min']:.4f}) | "
-                     f"{r['bf16_ms']:.1f} | {r['fp32_ms']:.1f} | {val} |")
+        lines.append(
+            f"| {r['size']}x{r['size']} | {r['gflop']:.1f} | {r['ceiling_dice_mean']:.4f} ({r['ceiling_dice_min']:.4f}) | "
+            f"{r['bf16_ms']:.1f} | {r['fp32_ms']:.1f} | {val} |"
+        )
     (out / "resolution.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

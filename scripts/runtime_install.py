@@ -6,6 +6,7 @@ Makes a fresh virtual environment with the package and its runtime dependencies 
 to requirements.txt's versions), runs `cervix-unet predict` on the examples there and in the
 full install (.venv), and compares the masks (Dice), sizes on disk and start-up times.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,42 +67,64 @@ def main() -> None:
     subprocess.run([*pip, "-c", str(ROOT / "requirements.txt"), str(ROOT)], check=True)
     install_s = time.perf_counter() - start
     has_torch = subprocess.run([str(venv / "bin/python"), "-c", "import torch"], capture_output=True).returncode == 0
-    error = subprocess.run([str(venv / "bin/python"), "-c", "from cervix_unet import CervixUNet"],
-                           capture_output=True, text=True).stderr.strip().splitlines()[-1]
+    error = (
+        subprocess.run(
+            [str(venv / "bin/python"), "-c", "from cervix_unet import CervixUNet"], capture_output=True, text=True
+        )
+        .stderr.strip()
+        .splitlines()[-1]
+    )
     examples = sorted((ROOT / "examples").glob("*.jpg"))
     results = {}
     for name, bin_dir in [("runtime", venv / "bin"), ("full", Path(args.full_venv) / "bin")]:
         dest = work / name
-        cmd = [str(bin_dir / "cervix-unet"), "predict", *map(str, examples), "--out", str(dest), "--weights",
-               str(ROOT / "weights")]
+        cmd = [
+            str(bin_dir / "cervix-unet"),
+            "predict",
+            *map(str, examples),
+            "--out",
+            str(dest),
+            "--weights",
+            str(ROOT / "weights"),
+        ]
         seconds, done = timed_run(cmd)
         import_s, _ = timed_run([str(bin_dir / "python"), "-c", "import cervix_unet"])
-        results[name] = {"predict_4_examples_s": seconds, "import_s": import_s, "log": done.stdout.strip().splitlines()[-1],
-                         "size_mb": du_mb(bin_dir.parent)}
+        results[name] = {
+            "predict_4_examples_s": seconds,
+            "import_s": import_s,
+            "log": done.stdout.strip().splitlines()[-1],
+            "size_mb": du_mb(bin_dir.parent),
+        }
     dices = []
     for path in examples:
         masks = [np.asarray(Image.open(work / name / f"{path.stem}_mask.png")) > 127 for name in ("runtime", "full")]
         dices.append(dice(*masks))
-    report = {"cpu": cpu_name(), "python": platform.python_version(), "runtime_has_torch": has_torch,
-              "runtime_install_s": install_s, "CervixUNet_without_torch": error,
-              "mask_dice_runtime_vs_full": dict(zip([p.name for p in examples], dices)), **results}
+    report = {
+        "cpu": cpu_name(),
+        "python": platform.python_version(),
+        "runtime_has_torch": has_torch,
+        "runtime_install_s": install_s,
+        "CervixUNet_without_torch": error,
+        "mask_dice_runtime_vs_full": dict(zip([p.name for p in examples], dices)),
+        **results,
+    }
     (out / "runtime_install.json").write_text(json.dumps(report, indent=1) + "\n")
     r, f = results["runtime"], results["full"]
     md = f"""# Runtime install vs full install
 
-`.venv/bin/python scripts/runtime_install.py` on {report['cpu']} (Python {report['python']}).
+`.venv/bin/python scripts/runtime_install.py` on {report["cpu"]} (Python {report["python"]}).
 The runtime is `pip install cervix-unet` alone (numpy, Pillow, OpenCV, ONNX Runtime, huggingface_hub,
 tqdm; pinned to requirements.txt); the full install is the README's `.venv` (PyTorch, torchvision,
 MONAI, smp, Gradio, ...). PyTorch importable in the runtime: {has_torch}.
 
 | | runtime | full |
 |---|---|---|
-| size on disk (virtual environment) | {r['size_mb']:.0f} MB | {f['size_mb']:.0f} MB |
-| `import cervix_unet` | {r['import_s']:.2f} s | {f['import_s']:.2f} s |
-| `cervix-unet predict` on the 4 examples, start to finish | {r['predict_4_examples_s']:.2f} s | {f['predict_4_examples_s']:.2f} s |
-| backend chosen | {r['log'].split('backend ')[-1].split(')')[0]} | {f['log'].split('backend ')[-1].split(')')[0]} |
+| size on disk (virtual environment) | {r["size_mb"]:.0f} MB | {f["size_mb"]:.0f} MB |
+| `import cervix_unet` | {r["import_s"]:.2f} s | {f["import_s"]:.2f} s |
+| `cervix-unet predict` on the 4 examples, start to finish | {r["predict_4_examples_s"]:.2f} s | {f["predict_4_examples_s"]:.2f} s |
+| backend chosen | {r["log"].split("backend ")[-1].split(")")[0]} | {f["log"].split("backend ")[-1].split(")")[0]} |
 
-Masks of the runtime against the full install, Dice per example: {', '.join(f'{d:.4f}' for d in dices)}
+Masks of the runtime against the full install, Dice per example: {", ".join(f"{d:.4f}" for d in dices)}
 (lowest {min(dices):.4f}). `from cervix_unet import CervixUNet` without PyTorch: `{error}`.
 Installing the runtime took {install_s:.0f} s from the local package cache.
 """

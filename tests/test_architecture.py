@@ -6,6 +6,7 @@
 - Segmenting a photo imports no training library; without PyTorch the runtime gives the same
   masks as the full install, and CervixUNet says which extra to install.
 """
+
 from __future__ import annotations
 
 import json
@@ -59,16 +60,19 @@ def test_segmenting_imports_no_training_library():
         done = run_python(
             "import sys, json; from cervix_unet import Segmenter; "
             f"s = Segmenter.from_pretrained({str(WEIGHTS)!r}, backend={backend!r}); r = s({str(EXAMPLES[0])!r}); "
-            f"print(json.dumps([r.found, [m for m in {TRAINING_LIBRARIES!r} if m in sys.modules]]))")
+            f"print(json.dumps([r.found, [m for m in {TRAINING_LIBRARIES!r} if m in sys.modules]]))"
+        )
         assert done.returncode == 0, done.stderr
         found, imported = json.loads(done.stdout.strip().splitlines()[-1])
         assert found and imported == [], (backend, imported)
 
 
 def test_runtime_without_pytorch_gives_the_full_installs_masks(tmp_path):
-    done = run_python(NO_TORCH + "from cervix_unet.cli import main; "
-                      f"sys.exit(main(['predict', *{[str(p) for p in EXAMPLES]!r}, '--out', {str(tmp_path / 'rt')!r}, "
-                      f"'--weights', {str(WEIGHTS)!r}]))")
+    done = run_python(
+        NO_TORCH + "from cervix_unet.cli import main; "
+        f"sys.exit(main(['predict', *{[str(p) for p in EXAMPLES]!r}, '--out', {str(tmp_path / 'rt')!r}, "
+        f"'--weights', {str(WEIGHTS)!r}]))"
+    )
     assert done.returncode == 0, done.stderr
     assert "backend onnxruntime" in done.stdout, done.stdout  # ONNX Runtime ran it: no PyTorch there
     from cervix_unet import Segmenter

@@ -1,5 +1,6 @@
 """Every backend gives PyTorch fp32's answer: the ONNX export within tolerance, bf16 and int8
 masks agree; stale or missing exports are never used silently."""
+
 import shutil
 
 import numpy as np
@@ -33,8 +34,12 @@ def onnx_dir(model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("onnx")
     model.save_pretrained(folder)
     export_onnx(model, folder / ONNX_FILE, folder / "model.safetensors")
-    quantize_int8(folder / ONNX_FILE, folder / INT8_ONNX_FILE, photo_batches(EXAMPLES, model.input_size),
-                  folder / "model.safetensors")
+    quantize_int8(
+        folder / ONNX_FILE,
+        folder / INT8_ONNX_FILE,
+        photo_batches(EXAMPLES, model.input_size),
+        folder / "model.safetensors",
+    )
     return folder
 
 

@@ -1,4 +1,5 @@
 """Every kind of input the pipeline meets, good and bad."""
+
 import io
 import warnings
 
@@ -63,17 +64,27 @@ def test_rgba_composited_on_black():
     assert load_image(_png(im)).max() == 0
 
 
-@pytest.mark.parametrize("array", [np.zeros((20, 30), np.uint8), np.zeros((20, 30, 4), np.uint8),
-                                   np.zeros((20, 30, 3), np.uint16), np.zeros((20, 30, 3), np.float32)])
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((20, 30), np.uint8),
+        np.zeros((20, 30, 4), np.uint8),
+        np.zeros((20, 30, 3), np.uint16),
+        np.zeros((20, 30, 3), np.float32),
+    ],
+)
 def test_numpy_inputs(array):
     assert load_image(array).shape == (20, 30, 3)
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"this is a text file, not a photo", "not an image"),
-    (b"", "empty"),
-    (b"%PDF-1.4 fake", "not an image"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"this is a text file, not a photo", "not an image"),
+        (b"", "empty"),
+        (b"%PDF-1.4 fake", "not an image"),
+    ],
+)
 def test_non_images_refused(data, message):
     with pytest.raises(InvalidImageError, match=message):
         load_image(data)
@@ -115,6 +126,7 @@ def test_animated_gif_takes_first_frame():
 
 
 # ---- files from the real world: bombs of every format, HEIC, multi-frame, what is not supported
+
 
 @pytest.mark.parametrize("fmt", sorted(hostile.BOMBS))
 @pytest.mark.parametrize("size", [(16000, 16000), (10000, 9500), (8500, 8000)])
@@ -185,14 +197,17 @@ def test_jpeg_layout_and_orientation_for_lossless_crops():
     assert read_image(hostile.encoded(upright, "PNG")).info.jpeg is None
 
 
-@pytest.mark.parametrize("data, what", [
-    (b"%PDF-1.7\n1 0 obj", "PDF document"),
-    (b"PK\x03\x04" + b"\0" * 100, "ZIP archive"),
-    (b"\0" * 128 + b"DICM" + b"\0" * 100, "DICOM"),
-    (b"\0\0\0\x18ftypmp42" + b"\0" * 100, "video"),
-    (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "SVG"),
-    (b"patient notes, not a photo", "text file"),
-])
+@pytest.mark.parametrize(
+    "data, what",
+    [
+        (b"%PDF-1.7\n1 0 obj", "PDF document"),
+        (b"PK\x03\x04" + b"\0" * 100, "ZIP archive"),
+        (b"\0" * 128 + b"DICM" + b"\0" * 100, "DICOM"),
+        (b"\0\0\0\x18ftypmp42" + b"\0" * 100, "video"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "SVG"),
+        (b"patient notes, not a photo", "text file"),
+    ],
+)
 def test_what_is_not_an_image_is_named(data, what):
     with pytest.raises(InvalidImageError, match=what):
         load_image(data)

@@ -1,4 +1,5 @@
 """The project's cervix labels and the case-wise split."""
+
 import json
 from collections import Counter
 
@@ -8,8 +9,15 @@ import pytest
 from cervix_unet.workshop.label_report import check
 from cervix_unet.workshop.label_tools import mask_to_polygons
 from cervix_unet.workshop.labels import label_mask, render_mask, validate_label
-from cervix_unet.workshop.split import (SAME_PATIENT, case_of, extend_split, keys_of_groups, make_split, patient_of,
-                                         view_of)
+from cervix_unet.workshop.split import (
+    SAME_PATIENT,
+    case_of,
+    extend_split,
+    keys_of_groups,
+    make_split,
+    patient_of,
+    view_of,
+)
 from tests.conftest import LABELS
 
 
@@ -106,7 +114,9 @@ def test_case_and_view_parsing():
     assert case_of("annocerv/images/C12Aceto_3.jpg") == "annocerv/C12"
     assert case_of("iarc_atlas/images/case_AAAX/4_After_acetic_acid.jpg") == "iarc_atlas/AAAX"
     assert view_of("iarc_atlas/images/case_AAAX/3_After_normal_saline_with_green_filter.jpg") == "green filter"
-    assert view_of("iarc_atlas/images/case_AABG/3_Examination_with_endocervical_speculum.jpg") == "endocervical speculum"
+    assert (
+        view_of("iarc_atlas/images/case_AABG/3_Examination_with_endocervical_speculum.jpg") == "endocervical speculum"
+    )
     with pytest.raises(ValueError):
         case_of("annocerv/images/unknown.jpg")
 
@@ -119,8 +129,25 @@ def test_label_tools_commands(tmp_path, shared_data):
 
     assert main(["labels", "grid", str(EXAMPLES[0]), "--out", str(tmp_path / "grid.png")]) == 0
     assert Image.open(tmp_path / "grid.png").size == (576, 384)
-    assert main(["labels", "sheet", "--labels", str(LABELS), "--data", str(shared_data), "--confidence", "high",
-                 "--per-sheet", "30", "--out", str(tmp_path / "sheets")]) == 0
+    assert (
+        main(
+            [
+                "labels",
+                "sheet",
+                "--labels",
+                str(LABELS),
+                "--data",
+                str(shared_data),
+                "--confidence",
+                "high",
+                "--per-sheet",
+                "30",
+                "--out",
+                str(tmp_path / "sheets"),
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "sheets").glob("*.png"))) == 3  # 71 high-confidence labels
     report = tmp_path / "REPORT.md"
     assert main(["labels", "report", "--labels", str(LABELS), "--data", str(shared_data), "--out", str(report)]) == 0

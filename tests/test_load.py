@@ -1,4 +1,5 @@
 """Several users at once: 8 concurrent requests, all answered correctly, memory bounded."""
+
 import sys
 
 from tests.conftest import ROOT

@@ -1,4 +1,5 @@
 """The network: architecture, parameter count, Hub round trip, safetensors only."""
+
 import json
 
 import pytest

@@ -1,4 +1,5 @@
 """The whole pipeline with the shipped model on real photographs and on synthetic inputs."""
+
 import io
 
 import cv2
@@ -74,7 +75,11 @@ def test_exif_rotated_photo_gives_the_rotated_answer(segmenter, example_paths):
 
 def test_grayscale_rgba_and_16bit_photos(segmenter, example_paths):
     im = Image.open(example_paths[0])
-    for variant in [im.convert("L"), im.convert("RGBA"), Image.fromarray(np.asarray(im.convert("L")).astype(np.uint16) * 257)]:
+    for variant in [
+        im.convert("L"),
+        im.convert("RGBA"),
+        Image.fromarray(np.asarray(im.convert("L")).astype(np.uint16) * 257),
+    ]:
         result = segmenter(variant)
         assert result.mask.shape == (384, 576)
 

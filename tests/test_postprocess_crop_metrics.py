@@ -1,4 +1,5 @@
 """Post-processing, crop geometry and metrics on hand-computed cases."""
+
 import math
 
 import numpy as np
@@ -31,6 +32,7 @@ def test_clean_probability_upsamples_to_the_same_region():
     cleaned = clean_probability(prob, 0.5)
     assert cleaned[0, 15] == 0.0 and cleaned[8, 8] == pytest.approx(0.95)
     import cv2
+
     big = cv2.resize(cleaned, (160, 160), interpolation=cv2.INTER_LINEAR) > 0.5
     x0, y0, x1, y1 = mask_box(big)
     assert 35 <= x0 <= 45 and 115 <= x1 <= 125 and 35 <= y0 <= 45 and 115 <= y1 <= 125

@@ -1,4 +1,5 @@
 """Reliability score and photo quality flags on real photos made worse on purpose."""
+
 import cv2
 import numpy as np
 from PIL import Image

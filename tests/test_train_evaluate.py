@@ -1,9 +1,9 @@
 """Training and evaluation commands, end to end on real labelled photos."""
+
 import csv
 import json
 
 import numpy as np
-
 import pytest
 import torch
 
@@ -15,8 +15,25 @@ from tests.conftest import LABELS, WEIGHTS
 
 def test_training_smoke_run_checkpoints_and_resumes(tmp_path, shared_data):
     out = tmp_path / "run"
-    args = ["train", "--data", str(shared_data), "--labels", str(LABELS), "--out", str(out), "--size", "32",
-            "--epochs", "1", "--batch-size", "4", "--max-images", "8", "--warmup-epochs", "1"]
+    args = [
+        "train",
+        "--data",
+        str(shared_data),
+        "--labels",
+        str(LABELS),
+        "--out",
+        str(out),
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--max-images",
+        "8",
+        "--warmup-epochs",
+        "1",
+    ]
     assert main(args) == 0
     assert (out / "checkpoint.pt").exists() and (out / "curves.png").exists()
     assert (out / "best" / "model.safetensors").exists()
@@ -38,8 +55,28 @@ def test_learning_rate_schedule():
 
 def test_evaluate_reports(tmp_path, shared_data):
     out = tmp_path / "eval"
-    assert main(["evaluate", "--weights", str(WEIGHTS), "--data", str(shared_data), "--labels", str(LABELS),
-                 "--split", "val", "--limit", "6", "--out", str(out), "--worst", "4"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--weights",
+                str(WEIGHTS),
+                "--data",
+                str(shared_data),
+                "--labels",
+                str(LABELS),
+                "--split",
+                "val",
+                "--limit",
+                "6",
+                "--out",
+                str(out),
+                "--worst",
+                "4",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["images"] == 6
     for metric in ["dice", "iou", "hd95", "hd95_fraction", "box_iou"]:
@@ -53,8 +90,26 @@ def test_shipped_model_meets_the_validation_targets(tmp_path, shared_data):
     """The issue's targets on the validation cases, measured by the evaluate command."""
     out = tmp_path / "val"
     torch.manual_seed(0)
-    assert main(["evaluate", "--weights", str(WEIGHTS), "--data", str(shared_data), "--labels", str(LABELS),
-                 "--split", "val", "--backend", "torch", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--weights",
+                str(WEIGHTS),
+                "--data",
+                str(shared_data),
+                "--labels",
+                str(LABELS),
+                "--split",
+                "val",
+                "--backend",
+                "torch",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     s = json.loads((out / "summary.json").read_text())
     assert s["images"] == 166  # 96 AnnoCerv + IARC photos of 24 patients, 70 phone photos
     rows = list(csv.DictReader(open(out / "per_image.csv")))
@@ -89,9 +144,30 @@ def test_folds_keep_patients_together_and_spread_sources(labels):
 
 def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data):
     report = tmp_path / "cv"
-    args = ["crossval", "--data", str(shared_data), "--labels", str(LABELS), "--out", str(tmp_path / "runs"),
-            "--report", str(report), "--size", "32", "--epochs", "1", "--batch-size", "4", "--max-images", "4",
-            "--warmup-epochs", "1", "--folds", "2", "--no-bf16"]
+    args = [
+        "crossval",
+        "--data",
+        str(shared_data),
+        "--labels",
+        str(LABELS),
+        "--out",
+        str(tmp_path / "runs"),
+        "--report",
+        str(report),
+        "--size",
+        "32",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--max-images",
+        "4",
+        "--warmup-epochs",
+        "1",
+        "--folds",
+        "2",
+        "--no-bf16",
+    ]
     assert main(args) == 0
     summary = json.loads((report / "summary.json").read_text())
     assert summary["folds"] == 2 and summary["images"] == 8
@@ -102,8 +178,27 @@ def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data):
 
 def test_refit_trains_on_everything_and_keeps_the_last_epoch(tmp_path, shared_data):
     out = tmp_path / "refit"
-    args = ["train", "--data", str(shared_data), "--labels", str(LABELS), "--out", str(out), "--size", "32",
-            "--epochs", "2", "--batch-size", "4", "--max-images", "8", "--warmup-epochs", "1", "--refit", "--no-bf16"]
+    args = [
+        "train",
+        "--data",
+        str(shared_data),
+        "--labels",
+        str(LABELS),
+        "--out",
+        str(out),
+        "--size",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--max-images",
+        "8",
+        "--warmup-epochs",
+        "1",
+        "--refit",
+        "--no-bf16",
+    ]
     assert main(args) == 0
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [0, 1]

@@ -1,4 +1,5 @@
 """`cervix-unet bench`: time the network per backend and the pipeline per stage (``workshop.bench``)."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`cervix-unet card`: the model card from the evaluation and benchmark reports (``workshop.model_card``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,15 +12,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_weights(parser, help="model folder; the card is written there as README.md")
     parser.add_argument("--evaluation", default="reports/val/summary.json")
     parser.add_argument("--evaluation-int8", default="reports/val_int8/summary.json")
-    parser.add_argument("--bench", nargs="+", default=["reports/bench/bench.json", "reports/bench_xeon/bench.json"],
-                        help="benchmark reports, one per machine")
+    parser.add_argument(
+        "--bench",
+        nargs="+",
+        default=["reports/bench/bench.json", "reports/bench_xeon/bench.json"],
+        help="benchmark reports, one per machine",
+    )
     parser.add_argument("--training", default="reports/training.md", help="Markdown paragraph on the training run")
     parser.add_argument("--limits", default="reports/limits.md", help="Markdown on failure modes seen")
     parser.add_argument("--labels", default=LABELS)
 
 
 def run(args: argparse.Namespace) -> int:
-    path = write_card(args.weights, args.labels, args.evaluation, args.evaluation_int8, args.bench, args.training,
-                      args.limits)
+    path = write_card(
+        args.weights, args.labels, args.evaluation, args.evaluation_int8, args.bench, args.training, args.limits
+    )
     print(f"wrote {path}")
     return 0

@@ -1,4 +1,5 @@
 """Arguments several subcommands share, with one default each."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,12 @@ def add_weights(parser: argparse.ArgumentParser, help: str = "model folder or Hu
 
 
 def add_backend(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", default="auto", choices=BACKENDS,
-                        help="what runs the network (auto: the fastest correct one on this CPU)")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=BACKENDS,
+        help="what runs the network (auto: the fastest correct one on this CPU)",
+    )
 
 
 def add_data(parser: argparse.ArgumentParser) -> None:

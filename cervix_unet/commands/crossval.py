@@ -1,4 +1,5 @@
 """`cervix-unet crossval`: patient-wise k-fold cross-validation of a training recipe (``workshop.crossval``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     s = crossval(config_from(args), args.report)
     a = s["across_folds"]
-    print(f"{s['folds']} folds, {s['images']} photos: Dice {a['dice']['mean']:.4f} +- {a['dice']['std']:.4f} "
-          f"(worst fold {a['dice']['min']:.4f}), box IoU {a['box_iou']['mean']:.4f}; report in {args.report}")
+    print(
+        f"{s['folds']} folds, {s['images']} photos: Dice {a['dice']['mean']:.4f} +- {a['dice']['std']:.4f} "
+        f"(worst fold {a['dice']['min']:.4f}), box IoU {a['box_iou']['mean']:.4f}; report in {args.report}"
+    )
     return 0

@@ -1,4 +1,5 @@
 """`cervix-unet evaluate`: score a model against the labels (``workshop.evaluate``)."""
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    s = evaluate(args.weights, args.data, args.labels, args.split, args.out, args.backend, args.threshold,
-                 args.worst, args.limit)
-    print(f"{s['images']} images ({args.split}): Dice mean {s['dice']['mean']:.4f} median {s['dice']['median']:.4f} "
-          f"min {s['dice']['min']:.4f}; IoU mean {s['iou']['mean']:.4f}; box IoU mean {s['box_iou']['mean']:.4f}; "
-          f"HD95 median {s['hd95']['median']:.1f} px; no-cervix accuracy {s['no_cervix_accuracy']:.3f}; "
-          f"report in {args.out}")
+    s = evaluate(
+        args.weights, args.data, args.labels, args.split, args.out, args.backend, args.threshold, args.worst, args.limit
+    )
+    print(
+        f"{s['images']} images ({args.split}): Dice mean {s['dice']['mean']:.4f} median {s['dice']['median']:.4f} "
+        f"min {s['dice']['min']:.4f}; IoU mean {s['iou']['mean']:.4f}; box IoU mean {s['box_iou']['mean']:.4f}; "
+        f"HD95 median {s['hd95']['median']:.1f} px; no-cervix accuracy {s['no_cervix_accuracy']:.3f}; "
+        f"report in {args.out}"
+    )
     return 0

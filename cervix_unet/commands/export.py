@@ -1,4 +1,5 @@
 """`cervix-unet export`: ONNX fp32 and int8 exports beside the weights, checked (``workshop.export``)."""
+
 from __future__ import annotations
 
 import argparse

@@ -1,12 +1,13 @@
 """`cervix-unet labels ...`: import, check, grid, sheet, propose and report on cervix labels.
 
-    cervix-unet labels import --shared ../shared/data          # shared JSON -> labels/<source>.json
-    cervix-unet labels check                                   # every polygon valid, every image labelled
-    cervix-unet labels grid IMAGE --out grid.png               # coordinate grid to read a boundary off
-    cervix-unet labels sheet --out sheets/ [--confidence low]  # contact sheets of label overlays
-    cervix-unet labels propose IMAGE... --weights weights      # model outline as a polygon, to review
-    cervix-unet labels report --out labels/REPORT.md           # counts and sample sheet
+cervix-unet labels import --shared ../shared/data          # shared JSON -> labels/<source>.json
+cervix-unet labels check                                   # every polygon valid, every image labelled
+cervix-unet labels grid IMAGE --out grid.png               # coordinate grid to read a boundary off
+cervix-unet labels sheet --out sheets/ [--confidence low]  # contact sheets of label overlays
+cervix-unet labels propose IMAGE... --weights weights      # model outline as a polygon, to review
+cervix-unet labels report --out labels/REPORT.md           # counts and sample sheet
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`cervix-unet train`: train CervixUNet on the project's labels (``workshop.train``)."""
+
 from __future__ import annotations
 
 import argparse

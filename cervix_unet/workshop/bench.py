@@ -7,6 +7,7 @@ shipped resolution and at 2x it, for a 576x384 and a 4000x3000 JPEG; beside each
 its FLOPs and the achieved GFLOP/s against this machine's measured matrix-multiply throughput.
 Writes ``bench.md`` (table), ``bench.json`` and ``bench.png`` (bar chart).
 """
+
 from __future__ import annotations
 
 import copy
@@ -34,9 +35,12 @@ from ..weights import INT8_ONNX_FILE, ONNX_FILE, export_is_current
 from .metrics import DiceScore
 
 # the pipeline's backends by their rows in the bare-network table
-BACKEND_LABELS = {"torch": "PyTorch tuned (fp32, channels-last, inference mode)",
-                  "torch-bf16": "PyTorch bf16 (bf16 weights, channels-last)",
-                  "onnx": "ONNX Runtime (fp32)", "onnx-int8": "ONNX Runtime (int8, static quantisation)"}
+BACKEND_LABELS = {
+    "torch": "PyTorch tuned (fp32, channels-last, inference mode)",
+    "torch-bf16": "PyTorch bf16 (bf16 weights, channels-last)",
+    "onnx": "ONNX Runtime (fp32)",
+    "onnx-int8": "ONNX Runtime (int8, static quantisation)",
+}
 
 
 def timed(fn: Callable[[], object], repeat: int, warmup: int) -> dict[str, float]:
@@ -49,8 +53,12 @@ def timed(fn: Callable[[], object], repeat: int, warmup: int) -> dict[str, float
         fn()
         times.append((time.perf_counter() - start) * 1000)
     t = np.array(times)
-    return {"median": float(np.median(t)), "p10": float(np.percentile(t, 10)),
-            "p90": float(np.percentile(t, 90)), "min": float(t.min())}
+    return {
+        "median": float(np.median(t)),
+        "p10": float(np.percentile(t, 10)),
+        "p90": float(np.percentile(t, 90)),
+        "min": float(t.min()),
+    }
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
@@ -60,8 +68,9 @@ def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeat: int = 10) -> float:
     return 2 * n**3 / (ms / 1000) / 1e9
 
 
-def network_runners(model: CervixUNet, onnx_path: Path, int8_path: Path, size: int,
-                    compile_too: bool) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+def network_runners(
+    model: CervixUNet, onnx_path: Path, int8_path: Path, size: int, compile_too: bool
+) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Every backend worth timing, each a function batch -> logits."""
     eager = model.eval()
 
@@ -69,12 +78,16 @@ def network_runners(model: CervixUNet, onnx_path: Path, int8_path: Path, size: i
         with torch.no_grad():
             return eager(torch.from_numpy(batch)).numpy()
 
-    runners = {"PyTorch eager (fp32, NCHW)": torch_eager,
-               BACKEND_LABELS["torch"]: TorchBackend(copy.deepcopy(model)),
-               BACKEND_LABELS["torch-bf16"]: TorchBackend(copy.deepcopy(model), bf16=True)}
+    runners = {
+        "PyTorch eager (fp32, NCHW)": torch_eager,
+        BACKEND_LABELS["torch"]: TorchBackend(copy.deepcopy(model)),
+        BACKEND_LABELS["torch-bf16"]: TorchBackend(copy.deepcopy(model), bf16=True),
+    }
     example = torch.rand(1, 3, size, size)
     with torch.inference_mode():
-        scripted = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(copy.deepcopy(model).eval(), example)))
+        scripted = torch.jit.optimize_for_inference(
+            torch.jit.freeze(torch.jit.trace(copy.deepcopy(model).eval(), example))
+        )
 
     def torchscript(batch: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -83,7 +96,9 @@ def network_runners(model: CervixUNet, onnx_path: Path, int8_path: Path, size: i
     runners["TorchScript (frozen, optimize_for_inference)"] = torchscript
     if compile_too:
         compiled = torch.compile(copy.deepcopy(model).eval())
-        compiled_bf16 = torch.compile(copy.deepcopy(model).eval().to(torch.bfloat16).to(memory_format=torch.channels_last))
+        compiled_bf16 = torch.compile(
+            copy.deepcopy(model).eval().to(torch.bfloat16).to(memory_format=torch.channels_last)
+        )
 
         def torch_compiled(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
@@ -138,9 +153,15 @@ def pipeline_stages(segmenter: Segmenter, data: bytes, repeat: int, warmup: int)
     h, w = result.mask.shape
     stages = {k: float(np.median(v)) for k, v in laps.items()}
     stages["encode outputs (3 PNGs, apart)"] = encode["median"]
-    return {"size": f"{w}x{h}", "stages": stages,
-            "end_to_end": {"median": float(np.median(totals)), "p10": float(np.percentile(totals, 10)),
-                           "p90": float(np.percentile(totals, 90))}}
+    return {
+        "size": f"{w}x{h}",
+        "stages": stages,
+        "end_to_end": {
+            "median": float(np.median(totals)),
+            "p10": float(np.percentile(totals, 10)),
+            "p90": float(np.percentile(totals, 90)),
+        },
+    }
 
 
 def interleaved(segmenter: Segmenter, data: bytes, repeat: int, warmup: int) -> dict[str, float]:
@@ -182,15 +203,24 @@ def bench(weights: str | Path, examples: list[Path], repeat: int = 30, warmup: i
     onnx_path, int8_path = current_export(weights, ONNX_FILE), current_export(weights, INT8_ONNX_FILE)
     if onnx_path is None or int8_path is None:  # not exported yet: export here, int8 calibrated on the examples
         from .export import export_onnx, photo_batches, quantize_int8
+
         onnx_path = export_onnx(model, Path(tmp.name) / ONNX_FILE)
         int8_path = quantize_int8(onnx_path, Path(tmp.name) / INT8_ONNX_FILE, photo_batches(examples, model.input_size))
     bf16_native = cpu_has_fast_bf16()
-    report: dict = {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
-                                "python": platform.python_version(), "torch": torch.__version__,
-                                "matmul_gflops_fp32": matmul_gflops(torch.float32),
-                                "bf16_native": bf16_native,
-                                "matmul_gflops_bf16": matmul_gflops(torch.bfloat16, *(() if bf16_native else (512, 2)))},
-                    "network": {}, "pipeline": {}}
+    report: dict = {
+        "machine": {
+            "cpu": _cpu_name(),
+            "cores": os.cpu_count(),
+            "threads": threads,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "matmul_gflops_fp32": matmul_gflops(torch.float32),
+            "bf16_native": bf16_native,
+            "matmul_gflops_bf16": matmul_gflops(torch.bfloat16, *(() if bf16_native else (512, 2))),
+        },
+        "network": {},
+        "pipeline": {},
+    }
     for size in (model.input_size, 2 * model.input_size):
         flops = unet_flops(size)
         batch = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
@@ -215,14 +245,19 @@ def bench(weights: str | Path, examples: list[Path], repeat: int = 30, warmup: i
             "photos": {
                 "576x384": pipeline_stages(seg, small, repeat, warmup),
                 "4000x3000, full size": pipeline_stages(seg, large, max(5, repeat // 3), 2),
-                f"4000x3000, max_side={DEFAULT_MAX_SIDE} (default)": pipeline_stages(seg_reduced, large, max(5, repeat // 3), 2),
+                f"4000x3000, max_side={DEFAULT_MAX_SIDE} (default)": pipeline_stages(
+                    seg_reduced, large, max(5, repeat // 3), 2
+                ),
             },
         }
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     default = "torch-bf16" if bf16_native else "onnx-int8"
     seg = Segmenter(runner_for(model, default, backends[default]), size)
-    report["interleaved"] = {"backend": default, "label": BACKEND_LABELS[default],
-                             **interleaved(seg, small, 2 * repeat, warmup)}
+    report["interleaved"] = {
+        "backend": default,
+        "label": BACKEND_LABELS[default],
+        **interleaved(seg, small, 2 * repeat, warmup),
+    }
     report["targets"] = targets(report, default, model.input_size)
     tmp.cleanup()
     return report
@@ -246,11 +281,13 @@ def targets(report: dict, default_backend: str, size: int) -> dict:
     small = runs["576x384"]["end_to_end"]["median"]
     big = runs[f"4000x3000, max_side={DEFAULT_MAX_SIDE} (default)"]["end_to_end"]["median"]
     keras_limit = KERAS_128_MS / 2 * unet_flops(size) / unet_flops(128)
-    return {"default_backend": default_backend,
-            "fastest_bare_network": fastest,
-            "pipeline_over_fastest_bare_network": {"value": ratio, "target": 1.2, "met": ratio <= 1.2},
-            "pipeline_576x384_ms": {"value": small, "target": keras_limit, "met": small < keras_limit},
-            "4000x3000_over_576x384": {"value": big / small, "target": 3.0, "met": big / small < 3.0}}
+    return {
+        "default_backend": default_backend,
+        "fastest_bare_network": fastest,
+        "pipeline_over_fastest_bare_network": {"value": ratio, "target": 1.2, "met": ratio <= 1.2},
+        "pipeline_576x384_ms": {"value": small, "target": keras_limit, "met": small < keras_limit},
+        "4000x3000_over_576x384": {"value": big / small, "target": 3.0, "met": big / small < 3.0},
+    }
 
 
 def _cpu_name() -> str:
@@ -266,14 +303,18 @@ def _cpu_name() -> str:
 def markdown(report: dict) -> str:
     """The report as Markdown tables."""
     m = report["machine"]
-    lines = [f"Measured on {m['cpu']}, {m['cores']} cores ({m['threads']} threads), Python {m['python']}, "
-             f"torch {m['torch']}. Matrix-multiply throughput (2048x2048, torch): "
-             f"{m['matmul_gflops_fp32']:.0f} GFLOP/s fp32, {m['matmul_gflops_bf16']:.1f} GFLOP/s bf16"
-             f"{'' if m.get('bf16_native', True) else ' (emulated: no native bf16 on this CPU)'}. "
-             "int8 rows count the same operations as fp32 (GOP/s).", "",
-             "### Bare network, batch 1 (ms; median, 10th-90th percentile)", "",
-             "| backend | " + " | ".join(f"{s}x{s} ({v['gflop']:.1f} GFLOP)" for s, v in report["network"].items()) + " |",
-             "|---|" + "---|" * len(report["network"])]
+    lines = [
+        f"Measured on {m['cpu']}, {m['cores']} cores ({m['threads']} threads), Python {m['python']}, "
+        f"torch {m['torch']}. Matrix-multiply throughput (2048x2048, torch): "
+        f"{m['matmul_gflops_fp32']:.0f} GFLOP/s fp32, {m['matmul_gflops_bf16']:.1f} GFLOP/s bf16"
+        f"{'' if m.get('bf16_native', True) else ' (emulated: no native bf16 on this CPU)'}. "
+        "int8 rows count the same operations as fp32 (GOP/s).",
+        "",
+        "### Bare network, batch 1 (ms; median, 10th-90th percentile)",
+        "",
+        "| backend | " + " | ".join(f"{s}x{s} ({v['gflop']:.1f} GFLOP)" for s, v in report["network"].items()) + " |",
+        "|---|" + "---|" * len(report["network"]),
+    ]
     names = list(next(iter(report["network"].values()))["backends"])
     for name in names:
         cells = []
@@ -286,28 +327,45 @@ def markdown(report: dict) -> str:
         dice_floor, runs = runs["mask_dice_vs_torch_fp32"], runs["photos"]
         photos = list(runs)
         stages = list(runs[photos[0]]["stages"])
-        lines += [f"Backend `{backend}` (masks agree with PyTorch fp32 at Dice >= {dice_floor:.4f}):", "",
-                  "| stage | " + " | ".join(photos) + " |", "|---|" + "---|" * len(photos)]
+        lines += [
+            f"Backend `{backend}` (masks agree with PyTorch fp32 at Dice >= {dice_floor:.4f}):",
+            "",
+            "| stage | " + " | ".join(photos) + " |",
+            "|---|" + "---|" * len(photos),
+        ]
         for stage in stages:
             lines.append(f"| {stage} | " + " | ".join(f"{runs[p]['stages'].get(stage, 0):.1f}" for p in photos) + " |")
-        lines.append("| **bytes to mask, box and crop** | " + " | ".join(
-            f"**{runs[p]['end_to_end']['median']:.1f}** ({runs[p]['end_to_end']['p10']:.1f}-{runs[p]['end_to_end']['p90']:.1f})" for p in photos) + " |")
+        lines.append(
+            "| **bytes to mask, box and crop** | "
+            + " | ".join(
+                f"**{runs[p]['end_to_end']['median']:.1f}** ({runs[p]['end_to_end']['p10']:.1f}-{runs[p]['end_to_end']['p90']:.1f})"
+                for p in photos
+            )
+            + " |"
+        )
         lines.append("")
     lines.append(f"Peak resident memory of the benchmark process: {report['peak_rss_mb']:.0f} MB.")
     t = report["targets"]
-    lines += ["", f"### Targets (default backend `{t['default_backend']}`)", "", "| target | measured | limit | met |", "|---|---|---|---|",
-              f"| pipeline (576x384, bytes to mask, box, crop) / fastest bare network ({t['fastest_bare_network']}); "
-              f"interleaved runs: {report['interleaved']['pipeline']:.1f} / {report['interleaved']['bare_network']:.1f} ms | "
-              f"{t['pipeline_over_fastest_bare_network']['value']:.2f}x | 1.2x | {t['pipeline_over_fastest_bare_network']['met']} |",
-              "| pipeline on 576x384 vs half the Keras original's 78 ms (FLOP-scaled) | "
-              f"{t['pipeline_576x384_ms']['value']:.1f} ms | {t['pipeline_576x384_ms']['target']:.1f} ms | {t['pipeline_576x384_ms']['met']} |",
-              "| 4000x3000 / 576x384 end to end | "
-              f"{t['4000x3000_over_576x384']['value']:.2f}x | 3x | {t['4000x3000_over_576x384']['met']} |"]
+    lines += [
+        "",
+        f"### Targets (default backend `{t['default_backend']}`)",
+        "",
+        "| target | measured | limit | met |",
+        "|---|---|---|---|",
+        f"| pipeline (576x384, bytes to mask, box, crop) / fastest bare network ({t['fastest_bare_network']}); "
+        f"interleaved runs: {report['interleaved']['pipeline']:.1f} / {report['interleaved']['bare_network']:.1f} ms | "
+        f"{t['pipeline_over_fastest_bare_network']['value']:.2f}x | 1.2x | {t['pipeline_over_fastest_bare_network']['met']} |",
+        "| pipeline on 576x384 vs half the Keras original's 78 ms (FLOP-scaled) | "
+        f"{t['pipeline_576x384_ms']['value']:.1f} ms | {t['pipeline_576x384_ms']['target']:.1f} ms | {t['pipeline_576x384_ms']['met']} |",
+        "| 4000x3000 / 576x384 end to end | "
+        f"{t['4000x3000_over_576x384']['value']:.2f}x | 3x | {t['4000x3000_over_576x384']['met']} |",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def bar_chart(report: dict, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -9,6 +9,7 @@ view kind spread over the folds, drawn with a fixed seed so that every recipe me
 folds. Each fold's best model is scored on its held-out photos by the full pipeline at the
 photo's own size (``evaluate.score_images``), the same way the evaluation report scores.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,12 @@ METRICS = ("dice", "iou", "box_iou")
 def spread(values: list[float]) -> dict[str, float]:
     """Mean, standard deviation, lowest and highest of per-fold figures."""
     v = np.array(values, dtype=float)
-    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
-            "min": float(v.min()), "max": float(v.max())}
+    return {
+        "mean": float(v.mean()),
+        "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0,
+        "min": float(v.min()),
+        "max": float(v.max()),
+    }
 
 
 def summarise_folds(rows: list[dict]) -> dict:
@@ -42,24 +47,40 @@ def summarise_folds(rows: list[dict]) -> dict:
     summary["across_folds"] = {m: spread(summary["per_fold"][m]) for m in METRICS}
     for column in ("source", "view"):
         summary[f"by_{column}"] = {
-            value: {"images": len(part), **{m: float(np.mean([r[m] for r in part])) for m in METRICS},
-                    "dice_median": float(np.median([r["dice"] for r in part]))}
-            for value in sorted({r[column] for r in rows}) for part in [[r for r in rows if r[column] == value]]}
+            value: {
+                "images": len(part),
+                **{m: float(np.mean([r[m] for r in part])) for m in METRICS},
+                "dice_median": float(np.median([r["dice"] for r in part])),
+            }
+            for value in sorted({r[column] for r in rows})
+            for part in [[r for r in rows if r[column] == value]]
+        }
     return summary
 
 
 def markdown(summary: dict, config: TrainConfig) -> str:
     """The summary as Markdown tables."""
     a, p = summary["across_folds"], summary["pooled"]
-    lines = [f"# Cross-validation ({summary['folds']} folds, {summary['images']} photos)", "",
-             f"Recipe: `{json.dumps({k: v for k, v in config.__dict__.items() if k not in ('out', 'resume', 'fold')})}`", "",
-             "| | mean over folds | SD | worst fold | pooled median |", "|---|---|---|---|---|"]
+    lines = [
+        f"# Cross-validation ({summary['folds']} folds, {summary['images']} photos)",
+        "",
+        f"Recipe: `{json.dumps({k: v for k, v in config.__dict__.items() if k not in ('out', 'resume', 'fold')})}`",
+        "",
+        "| | mean over folds | SD | worst fold | pooled median |",
+        "|---|---|---|---|---|",
+    ]
     for m in METRICS:
         lines.append(f"| {m} | {a[m]['mean']:.4f} | {a[m]['std']:.4f} | {a[m]['min']:.4f} | {p[m]['median']:.4f} |")
     for column in ("source", "view"):
-        lines += ["", f"| {column} | images | Dice mean | Dice median | IoU mean | box IoU mean |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"| {column} | images | Dice mean | Dice median | IoU mean | box IoU mean |",
+            "|---|---|---|---|---|---|",
+        ]
         for value, s in summary[f"by_{column}"].items():
-            lines.append(f"| {value} | {s['images']} | {s['dice']:.4f} | {s['dice_median']:.4f} | {s['iou']:.4f} | {s['box_iou']:.4f} |")
+            lines.append(
+                f"| {value} | {s['images']} | {s['dice']:.4f} | {s['dice_median']:.4f} | {s['iou']:.4f} | {s['box_iou']:.4f} |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -1,4 +1,5 @@
 """Labelled images for training: loaded once into memory, augmented on the fly."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,9 @@ from ..preprocess import resize_rgb
 from .labels import Label, label_mask
 
 
-def load_pairs(keys: list[str], labels: dict[str, Label], data_root: str | Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+def load_pairs(
+    keys: list[str], labels: dict[str, Label], data_root: str | Path, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, size, size, 3) uint8 and masks (N, size, size) bool, whole frame squashed.
     Photos are decoded as the pipeline decodes them (EXIF orientation, colour modes)."""
     images = np.empty((len(keys), size, size, 3), np.uint8)
@@ -29,17 +32,22 @@ def load_pairs(keys: list[str], labels: dict[str, Label], data_root: str | Path,
 
 def train_transform(size: int) -> v2.Compose:
     """Colposcopy augmentation: geometry on image and mask together, photometry on the image."""
-    return v2.Compose([
-        v2.RandomHorizontalFlip(0.5),
-        v2.RandomVerticalFlip(0.2),
-        v2.RandomApply([v2.RandomAffine(degrees=25, translate=(0.1, 0.1), scale=(0.8, 1.25))], p=0.7),
-        v2.RandomChoice([
-            v2.Resize((size, size), antialias=True),
-            v2.RandomResizedCrop((size, size), scale=(0.55, 1.0), ratio=(0.75, 1.33), antialias=True),
-        ], p=[0.5, 0.5]),
-        v2.RandomApply([v2.ColorJitter(brightness=0.35, contrast=0.35, saturation=0.35, hue=0.06)], p=0.8),
-        v2.RandomApply([v2.GaussianBlur(kernel_size=5, sigma=(0.1, 1.5))], p=0.2),
-    ])
+    return v2.Compose(
+        [
+            v2.RandomHorizontalFlip(0.5),
+            v2.RandomVerticalFlip(0.2),
+            v2.RandomApply([v2.RandomAffine(degrees=25, translate=(0.1, 0.1), scale=(0.8, 1.25))], p=0.7),
+            v2.RandomChoice(
+                [
+                    v2.Resize((size, size), antialias=True),
+                    v2.RandomResizedCrop((size, size), scale=(0.55, 1.0), ratio=(0.75, 1.33), antialias=True),
+                ],
+                p=[0.5, 0.5],
+            ),
+            v2.RandomApply([v2.ColorJitter(brightness=0.35, contrast=0.35, saturation=0.35, hue=0.06)], p=0.8),
+            v2.RandomApply([v2.GaussianBlur(kernel_size=5, sigma=(0.1, 1.5))], p=0.2),
+        ]
+    )
 
 
 class CervixDataset(Dataset):

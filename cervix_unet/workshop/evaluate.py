@@ -5,6 +5,7 @@
 Writes ``per_image.csv``, ``summary.json`` (mean, median, worst 5 per metric, no-cervix
 detection accuracy) and ``worst.png`` (prediction tinted and outlined green, label outline red) in ``--out``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,9 +32,13 @@ def summarise(rows: list[dict]) -> dict:
     for metric in METRICS:
         values = np.array([r[metric] for r in rows], dtype=float)
         worst_first = np.argsort(values)[::-1] if metric.startswith("hd95") else np.argsort(values)
-        summary[metric] = {"mean": float(values.mean()), "median": float(np.median(values)),
-                           "min": float(values.min()), "max": float(values.max()),
-                           "worst5": [{"image": rows[i]["image"], metric: float(values[i])} for i in worst_first[:5]]}
+        summary[metric] = {
+            "mean": float(values.mean()),
+            "median": float(np.median(values)),
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "worst5": [{"image": rows[i]["image"], metric: float(values[i])} for i in worst_first[:5]],
+        }
     summary["no_cervix_accuracy"] = float(np.mean([r["label_empty"] != r["found"] for r in rows]))
     summary["labelled_empty"] = int(sum(r["label_empty"] for r in rows))
     summary["dice_below_0.6"] = [r["image"] for r in rows if r["dice"] < 0.6 and not r["label_empty"]]
@@ -45,13 +50,19 @@ def worst_sheet(rows: list[dict], labels: dict, segmenter: Segmenter, data_root:
     items = []
     for row in sorted(rows, key=lambda r: r["dice"])[:count]:
         result = segmenter(data_root / row["image"])
-        picture = draw_polygons(Image.fromarray(overlay(result.image, result.mask)), labels[row["image"]]["polygons"],
-                                color=(255, 40, 40), width=max(2, result.image.shape[1] // 200))
+        picture = draw_polygons(
+            Image.fromarray(overlay(result.image, result.mask)),
+            labels[row["image"]]["polygons"],
+            color=(255, 40, 40),
+            width=max(2, result.image.shape[1] // 200),
+        )
         items.append((picture, f"Dice {row['dice']:.3f} {row['image'].split('/', 2)[-1]}"))
     return contact_sheet(items, columns=4, thumb_width=360)
 
 
-def score_images(segmenter: Segmenter, keys: list[str], labels: dict, data: str | Path, desc: str = "evaluating") -> list[dict]:
+def score_images(
+    segmenter: Segmenter, keys: list[str], labels: dict, data: str | Path, desc: str = "evaluating"
+) -> list[dict]:
     """One row per image: the full pipeline's mask against the label, at the photo's own size."""
     rows = []
     for key in tqdm(keys, desc=desc, unit="image"):
@@ -59,10 +70,21 @@ def score_images(segmenter: Segmenter, keys: list[str], labels: dict, data: str 
         truth = label_mask(labels[key])
         if truth.shape != result.mask.shape:
             raise ValueError(f"{key}: label size {truth.shape} differs from the image {result.mask.shape}")
-        rows.append({"image": key, "source": key.split("/")[0], "view": view_of(key),
-                     "label_empty": not truth.any(), "found": result.found, "confidence": result.confidence,
-                     "reliability": result.reliability, "check": result.check, "flags": "; ".join(result.flags),
-                     **{f"quality_{k}": v for k, v in result.quality.items()}, **mask_metrics(result.mask, truth)})
+        rows.append(
+            {
+                "image": key,
+                "source": key.split("/")[0],
+                "view": view_of(key),
+                "label_empty": not truth.any(),
+                "found": result.found,
+                "confidence": result.confidence,
+                "reliability": result.reliability,
+                "check": result.check,
+                "flags": "; ".join(result.flags),
+                **{f"quality_{k}": v for k, v in result.quality.items()},
+                **mask_metrics(result.mask, truth),
+            }
+        )
     return rows
 
 
@@ -74,21 +96,38 @@ def write_rows(rows: list[dict], path: Path) -> None:
         writer.writerows(rows)
 
 
-def evaluate(weights: str | Path, data: str | Path, labels_dir: str | Path, split: str, out: str | Path,
-             backend: str = "auto", threshold: float = SegmentOptions.threshold, worst: int = 12, limit: int = 0) -> dict:
+def evaluate(
+    weights: str | Path,
+    data: str | Path,
+    labels_dir: str | Path,
+    split: str,
+    out: str | Path,
+    backend: str = "auto",
+    threshold: float = SegmentOptions.threshold,
+    worst: int = 12,
+    limit: int = 0,
+) -> dict:
     """Score ``weights`` on one part of the split; write the report to ``out``; return the summary."""
     labels = load_labels(labels_dir)
     keys = select_keys(labels, labels_dir, split)[: limit or None]
-    segmenter = Segmenter.from_pretrained(weights, backend=backend, max_side=None,
-                                          options=SegmentOptions(threshold=threshold))
+    segmenter = Segmenter.from_pretrained(
+        weights, backend=backend, max_side=None, options=SegmentOptions(threshold=threshold)
+    )
     rows = score_images(segmenter, keys, labels, data, desc=f"evaluating {split}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_rows(rows, out / "per_image.csv")
-    summary = {"weights": str(weights), "split": split, "backend": segmenter.backend.name,
-               "threshold": threshold, **summarise(rows),
-               "by_source": {s: summarise([r for r in rows if r["source"] == s])["dice"]["mean"]
-                             for s in sorted({r["source"] for r in rows})}}
+    summary = {
+        "weights": str(weights),
+        "split": split,
+        "backend": segmenter.backend.name,
+        "threshold": threshold,
+        **summarise(rows),
+        "by_source": {
+            s: summarise([r for r in rows if r["source"] == s])["dice"]["mean"]
+            for s in sorted({r["source"] for r in rows})
+        },
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     worst_sheet(rows, labels, segmenter, Path(data), worst).save(out / "worst.png")
     return summary

@@ -7,6 +7,7 @@ calibrated on training-split photos, never on validation ones): ~1.6x faster tha
 CPUs without native bfloat16, and accepted only if its masks agree with PyTorch float32 on the
 validation photos at a mean Dice of at least ``INT8_MEAN_DICE`` (and ``INT8_MIN_DICE`` for each).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,17 +40,25 @@ def export_onnx(model: CervixUNet, path: str | Path, weights_file: str | Path | 
     """
     model = model.eval()
     example = torch.rand(1, 3, model.input_size, model.input_size)
-    torch.onnx.export(model, (example,), str(path), input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
-                                    "logits": {0: "batch", 2: "height", 3: "width"}},
-                      opset_version=17, dynamo=False)
-    _add_metadata(path, {"input_size": str(model.input_size), "source": "cervix-unet export", "precision": "fp32"},
-                  weights_file)
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        input_names=["image"],
+        output_names=["logits"],
+        dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"}, "logits": {0: "batch", 2: "height", 3: "width"}},
+        opset_version=17,
+        dynamo=False,
+    )
+    _add_metadata(
+        path, {"input_size": str(model.input_size), "source": "cervix-unet export", "precision": "fp32"}, weights_file
+    )
     return Path(path)
 
 
-def quantize_int8(onnx_path: str | Path, out_path: str | Path, calibration: list[np.ndarray],
-                  weights_file: str | Path | None = None) -> Path:
+def quantize_int8(
+    onnx_path: str | Path, out_path: str | Path, calibration: list[np.ndarray], weights_file: str | Path | None = None
+) -> Path:
     """Static 8-bit quantisation of an fp32 export: per-channel int8 weights, uint8 activations
     with ranges from ``calibration`` batches (min-max), QLinearConv operators.
 
@@ -78,11 +87,26 @@ def quantize_int8(onnx_path: str | Path, out_path: str | Path, calibration: list
     with tempfile.TemporaryDirectory() as tmp, contextlib.chdir(tmp):  # its scratch files land in tmp
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(out_path), Reader(), quant_format=QuantFormat.QOperator,
-                        per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
-    _add_metadata(out_path, {"source": "cervix-unet export (static int8 quantisation)", "precision": "int8",
-                             "calibration": f"{len(calibration)} training-split photos, min-max"}, weights_file)
+        quantize_static(
+            str(prepared),
+            str(out_path),
+            Reader(),
+            quant_format=QuantFormat.QOperator,
+            per_channel=True,
+            reduce_range=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+    _add_metadata(
+        out_path,
+        {
+            "source": "cervix-unet export (static int8 quantisation)",
+            "precision": "int8",
+            "calibration": f"{len(calibration)} training-split photos, min-max",
+        },
+        weights_file,
+    )
     return Path(out_path)
 
 
@@ -140,7 +164,9 @@ def export(weights: str | Path, data: str | Path, labels: str | Path, calibratio
     rng = np.random.default_rng(0)
     s = model.input_size
     diff = max_difference(model, path, [rng.random((1, 3, s, s), np.float32), rng.random((2, 3, 2 * s, s), np.float32)])
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); max |logit difference| vs PyTorch {diff:.2e} (tolerance {ATOL})")
+    print(
+        f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB); max |logit difference| vs PyTorch {diff:.2e} (tolerance {ATOL})"
+    )
     ok = diff <= ATOL
     if not int8:
         return ok
@@ -148,8 +174,10 @@ def export(weights: str | Path, data: str | Path, labels: str | Path, calibratio
     int8_path = quantize_int8(path, weights / INT8_ONNX_FILE, batches, weights / SAFETENSORS_FILE)
     dice = mask_agreement(model, int8_path, photo_batches(split_photos(data, labels, "val"), s))
     int8_ok = dice.mean() >= INT8_MEAN_DICE and dice.min() >= INT8_MIN_DICE
-    print(f"wrote {int8_path} ({int8_path.stat().st_size / 1e6:.1f} MB); masks vs PyTorch fp32 on {len(dice)} validation photos: "
-          f"Dice mean {dice.mean():.4f}, min {dice.min():.4f} (tolerance mean >= {INT8_MEAN_DICE}, min >= {INT8_MIN_DICE})")
+    print(
+        f"wrote {int8_path} ({int8_path.stat().st_size / 1e6:.1f} MB); masks vs PyTorch fp32 on {len(dice)} validation photos: "
+        f"Dice mean {dice.mean():.4f}, min {dice.min():.4f} (tolerance mean >= {INT8_MEAN_DICE}, min >= {INT8_MIN_DICE})"
+    )
     if not int8_ok:
         int8_path.unlink()
         print(f"removed {int8_path}: outside tolerance")

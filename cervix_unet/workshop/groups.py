@@ -6,6 +6,7 @@ are put in one group, transitively, and a group never straddles two folds or two
 threshold is generous on purpose: merging two different women only makes a split coarser,
 while splitting one woman's photos would leak her into the validation part.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

@@ -1,4 +1,5 @@
 """Tools for labelling the cervix: import, coordinate grid, overlays, contact sheets, proposals."""
+
 from __future__ import annotations
 
 import json
@@ -58,7 +59,9 @@ def grid_view(image: Image.Image, step: int = 50) -> Image.Image:
     return out
 
 
-def draw_polygons(image: Image.Image, polygons: Sequence[Polygon], color: tuple[int, int, int] = (0, 255, 0), width: int = 3) -> Image.Image:
+def draw_polygons(
+    image: Image.Image, polygons: Sequence[Polygon], color: tuple[int, int, int] = (0, 255, 0), width: int = 3
+) -> Image.Image:
     """The image with each polygon's outline drawn over it."""
     out = image.convert("RGB").copy()
     draw = ImageDraw.Draw(out)

@@ -7,6 +7,7 @@ the image path under the data root (e.g. ``annocerv/images/C1Aceto_1.jpg``) and 
 polygons are a union (an instrument cut out between them). Masks are rendered from the
 polygons by :func:`render_mask`, never edited by hand.
 """
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ Dice is one object for training, evaluation and export checks: ``DiceScore``, MO
 ``mask_metrics`` adds IoU, 95th-percentile Hausdorff distance and box IoU for one image, with
 the same convention (HD95 of one empty mask = the image diagonal).
 """
+
 from __future__ import annotations
 
 import math
@@ -68,5 +69,10 @@ def mask_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         with warnings.catch_warnings():  # MONAI 1.5+ warns about its own internal argument
             warnings.simplefilter("ignore", FutureWarning)
             hd95 = float(compute_hausdorff_distance(p, t, include_background=True, percentile=95))
-    return {"dice": dice, "iou": iou, "hd95": hd95, "hd95_fraction": hd95 / diagonal,
-            "box_iou": box_iou(mask_box(pred), mask_box(truth))}
+    return {
+        "dice": dice,
+        "iou": iou,
+        "hd95": hd95,
+        "hd95_fraction": hd95 / diagonal,
+        "box_iou": box_iou(mask_box(pred), mask_box(truth)),
+    }

@@ -3,6 +3,7 @@ filled with the measured evaluation and benchmark numbers so the saved folder do
 
     cervix-unet card --weights weights --evaluation reports/val/summary.json --bench reports/bench/bench.json
 """
+
 from __future__ import annotations
 
 import json
@@ -96,16 +97,24 @@ fp32; an export is used only if its recorded weights hash matches `model.safeten
 def format_metrics(summary: dict) -> str:
     """Markdown table of an evaluation summary (from ``cervix-unet evaluate``)."""
     rows = ["| metric | mean | median | worst |", "|---|---|---|---|"]
-    for key, label in [("dice", "Dice"), ("iou", "IoU"), ("box_iou", "crop box IoU"),
-                       ("hd95", "HD95 (pixels)"), ("hd95_fraction", "HD95 / image diagonal")]:
+    for key, label in [
+        ("dice", "Dice"),
+        ("iou", "IoU"),
+        ("box_iou", "crop box IoU"),
+        ("hd95", "HD95 (pixels)"),
+        ("hd95_fraction", "HD95 / image diagonal"),
+    ]:
         m = summary[key]
         worst = m["max"] if key.startswith("hd95") else m["min"]
         rows.append(f"| {label} | {m['mean']:.3f} | {m['median']:.3f} | {worst:.3f} |")
     by_source = ", ".join(f"{s} {v:.3f}" for s, v in summary.get("by_source", {}).items())
-    rows += ["", f"{summary['images']} validation images; mean Dice by source: {by_source}; "
-             f"images below Dice 0.6: {len(summary['dice_below_0.6'])}; "
-             f"no-cervix detection accuracy {summary['no_cervix_accuracy']:.3f} "
-             f"({summary['labelled_empty']} labelled empty). Backend {summary['backend']}."]
+    rows += [
+        "",
+        f"{summary['images']} validation images; mean Dice by source: {by_source}; "
+        f"images below Dice 0.6: {len(summary['dice_below_0.6'])}; "
+        f"no-cervix detection accuracy {summary['no_cervix_accuracy']:.3f} "
+        f"({summary['labelled_empty']} labelled empty). Backend {summary['backend']}.",
+    ]
     return "\n".join(rows)
 
 
@@ -113,9 +122,11 @@ def format_int8(fp32: dict | None, int8: dict | None) -> str:
     """One sentence comparing the int8 export's validation scores with PyTorch fp32's."""
     if not (fp32 and int8):
         return "Its validation scores have not been measured yet."
-    return (f"On the validation cases: Dice mean {int8['dice']['mean']:.4f} / median {int8['dice']['median']:.4f} / "
-            f"worst {int8['dice']['min']:.4f}, against {fp32['dice']['mean']:.4f} / {fp32['dice']['median']:.4f} / "
-            f"{fp32['dice']['min']:.4f} for PyTorch fp32 (`--backend onnx-int8 --out reports/val_int8`).")
+    return (
+        f"On the validation cases: Dice mean {int8['dice']['mean']:.4f} / median {int8['dice']['median']:.4f} / "
+        f"worst {int8['dice']['min']:.4f}, against {fp32['dice']['mean']:.4f} / {fp32['dice']['median']:.4f} / "
+        f"{fp32['dice']['min']:.4f} for PyTorch fp32 (`--backend onnx-int8 --out reports/val_int8`)."
+    )
 
 
 def format_speed(bench: dict) -> str:
@@ -124,31 +135,63 @@ def format_speed(bench: dict) -> str:
     net = bench["network"][size]["backends"]
     fastest = min(net, key=lambda k: net[k]["median"])
     pipe = bench["pipeline"]
-    lines = [f"On {m['cpu']} ({m['threads']} threads): the network at {size}x{size} takes "
-             f"{net[fastest]['median']:.1f} ms with {fastest}."]
+    lines = [
+        f"On {m['cpu']} ({m['threads']} threads): the network at {size}x{size} takes "
+        f"{net[fastest]['median']:.1f} ms with {fastest}."
+    ]
     for backend, runs in pipe.items():
-        lines.append(f"- pipeline, backend `{backend}`: " + "; ".join(
-            f"{p} {run['end_to_end']['median']:.1f} ms" for p, run in runs["photos"].items()))
+        lines.append(
+            f"- pipeline, backend `{backend}`: "
+            + "; ".join(f"{p} {run['end_to_end']['median']:.1f} ms" for p, run in runs["photos"].items())
+        )
     return "\n".join(lines)
 
 
-def build_card(model: CervixUNet, metrics: dict | None, benches: list[dict], training: str, limits: str,
-               train_images: int, val_images: int, metrics_int8: dict | None = None) -> ModelCard:
+def build_card(
+    model: CervixUNet,
+    metrics: dict | None,
+    benches: list[dict],
+    training: str,
+    limits: str,
+    train_images: int,
+    val_images: int,
+    metrics_int8: dict | None = None,
+) -> ModelCard:
     info = model._hub_mixin_info.model_card_data
-    data = ModelCardData(library_name="cervix-unet", license="mit", tags=list(info.tags or []),
-                         pipeline_tag="image-segmentation", datasets=["AnnoCerv", "IARC Atlas of Colposcopy"],
-                         metrics=["dice", "iou"])
+    data = ModelCardData(
+        library_name="cervix-unet",
+        license="mit",
+        tags=list(info.tags or []),
+        pipeline_tag="image-segmentation",
+        datasets=["AnnoCerv", "IARC Atlas of Colposcopy"],
+        metrics=["dice", "iou"],
+    )
     return ModelCard.from_template(
-        data, template_str=TEMPLATE, parameters=f"{sum(p.numel() for p in model.parameters()):,}",
-        size=model.input_size, train_images=train_images, val_images=val_images, training=training,
+        data,
+        template_str=TEMPLATE,
+        parameters=f"{sum(p.numel() for p in model.parameters()):,}",
+        size=model.input_size,
+        train_images=train_images,
+        val_images=val_images,
+        training=training,
         metrics=format_metrics(metrics) if metrics else "Not measured yet.",
         speed="\n\n".join(format_speed(b) for b in benches) + "\n\nReproduce: `cervix-unet bench --weights weights`."
-        if benches else "Not measured yet.", limits=limits,
-        int8=format_int8(metrics, metrics_int8))
+        if benches
+        else "Not measured yet.",
+        limits=limits,
+        int8=format_int8(metrics, metrics_int8),
+    )
 
 
-def write_card(weights: str | Path, labels_dir: str | Path, evaluation: str, evaluation_int8: str,
-               benches: list[str], training: str, limits: str) -> Path:
+def write_card(
+    weights: str | Path,
+    labels_dir: str | Path,
+    evaluation: str,
+    evaluation_int8: str,
+    benches: list[str],
+    training: str,
+    limits: str,
+) -> Path:
     """Build the card from the report files that exist and save it as ``weights/README.md``."""
     from .labels import load_labels
     from .split import select_keys
@@ -159,8 +202,15 @@ def write_card(weights: str | Path, labels_dir: str | Path, evaluation: str, eva
 
     model = CervixUNet.from_pretrained(weights)
     labels = load_labels(labels_dir)
-    card = build_card(model, read(evaluation), [b for b in map(read, benches) if b], read(training, str) or "",
-                      read(limits, str) or "", len(select_keys(labels, labels_dir, "train")),
-                      len(select_keys(labels, labels_dir, "val")), read(evaluation_int8))
+    card = build_card(
+        model,
+        read(evaluation),
+        [b for b in map(read, benches) if b],
+        read(training, str) or "",
+        read(limits, str) or "",
+        len(select_keys(labels, labels_dir, "train")),
+        len(select_keys(labels, labels_dir, "val")),
+        read(evaluation_int8),
+    )
     card.save(Path(weights) / "README.md")
     return Path(weights) / "README.md"

@@ -5,6 +5,7 @@ near-duplicates, so splits and folds are made over patient groups, never over im
 photos have no patient ids: each is its own case, and look-alikes share the ``group`` their
 label records (``groups.lookalike_groups``).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,15 @@ from pathlib import Path
 SAME_PATIENT = [("C1", "C23"), ("C16", "C26"), ("C21", "C28"), ("C55", "C87"), ("C98", "C100")]
 
 VIEWS = [
-    "speculum", "saline", "green filter", "acetic acid", "lugol's iodine",
-    "magnified", "endocervical speculum", "phone", "other",
+    "speculum",
+    "saline",
+    "green filter",
+    "acetic acid",
+    "lugol's iodine",
+    "magnified",
+    "endocervical speculum",
+    "phone",
+    "other",
 ]
 
 
@@ -139,8 +147,9 @@ def make_folds(labels: dict[str, dict], n_folds: int = 5, seed: int = 0) -> list
     return [sorted(keys[i] for i in held_out) for _, held_out in folds.split(keys, strata, groups)]
 
 
-def extend_split(split: dict[str, list[str]], labels: dict[str, dict], source: str, val_fraction: float = 0.18,
-                 seed: int = 0) -> dict[str, list[str]]:
+def extend_split(
+    split: dict[str, list[str]], labels: dict[str, dict], source: str, val_fraction: float = 0.18, seed: int = 0
+) -> dict[str, list[str]]:
     """``split`` with the patient groups of a newly labelled ``source`` added, ``val_fraction`` of
     them (drawn with ``seed``) to validation; the groups already placed keep their part."""
     rng = random.Random(seed)

@@ -6,6 +6,7 @@ Every epoch: train on the train split with augmentation, measure Dice on the val
 split (at the working resolution), write ``checkpoint.pt`` (resume with ``--resume``), save
 the best model with ``save_pretrained`` to ``<out>/best`` and redraw ``curves.png``.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,6 +84,7 @@ def validate(model: CervixUNet, loader: DataLoader, bf16: bool) -> tuple[float, 
 
 def plot_curves(history: list[dict], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -130,7 +132,9 @@ def train(config: TrainConfig) -> Path:
     train_set = CervixDataset(*load_pairs(train_keys, labels, config.data, store), config.size, augment=True)
     val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
     generator = torch.Generator().manual_seed(config.seed)
-    train_loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator)
+    train_loader = DataLoader(
+        train_set, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator
+    )
     val_loader = DataLoader(val_set, batch_size=16)
     print(f"train {len(train_keys)} images, val {len(val_keys)} images, size {config.size}")
 
@@ -170,8 +174,16 @@ def train(config: TrainConfig) -> Path:
             optimizer.step()
             losses.append(loss.item())
         val_dice, val_iou = validate(model, val_loader, config.bf16) if val_keys else (float("nan"), float("nan"))
-        history.append({"epoch": epoch, "lr": optimizer.param_groups[0]["lr"], "train_loss": float(np.mean(losses)),
-                        "val_dice": val_dice, "val_iou": val_iou, "seconds": time.time() - t0})
+        history.append(
+            {
+                "epoch": epoch,
+                "lr": optimizer.param_groups[0]["lr"],
+                "train_loss": float(np.mean(losses)),
+                "val_dice": val_dice,
+                "val_iou": val_iou,
+                "seconds": time.time() - t0,
+            }
+        )
         improved = val_dice > best or not val_keys  # a refit keeps its last epoch
         if improved:
             best, stale = (val_dice if val_keys else best), 0
@@ -179,9 +191,19 @@ def train(config: TrainConfig) -> Path:
         else:
             stale += 1
         print(json.dumps(history[-1]) + (" *" if improved else ""), flush=True)
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                    "history": history, "best": best, "rng": torch.get_rng_state(),
-                    "generator": generator.get_state(), "config": asdict(config)}, checkpoint_path)
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "history": history,
+                "best": best,
+                "rng": torch.get_rng_state(),
+                "generator": generator.get_state(),
+                "config": asdict(config),
+            },
+            checkpoint_path,
+        )
         (out / "history.json").write_text(json.dumps(history, indent=1))
         plot_curves(history, out / "curves.png")
         if stale >= config.patience:
