@@ -1,28 +1,33 @@
-"""cervix-unet in the browser: upload a colposcopy photo, see the cervix found and cut out.
+"""cervix-unet in the browser: upload a colposcopy photo, or a series of them, and see the cervix
+found and cut out.
 
     python app.py            # http://127.0.0.1:7860
     python app.py --share    # also a public share link (or CERVIX_UNET_SHARE=1)
 
-A thin Gradio layer over the `cervix_unet` package. Privacy: uploads are read once and deleted
-at once; derived images live in Gradio's cache, which is purged every minute; returned images
-are fresh arrays or PNGs written here, so they carry no EXIF or other metadata of the upload;
-logs carry sizes and timings only.
+A thin Gradio layer over the `cervix_unet` package. Privacy: uploads and every derived file
+live in a private folder of this process, each file deleted at most CERVIX_UNET_RETENTION_S
+seconds (default 60) after its last use by a request; the folder is removed at exit, on SIGTERM
+and on SIGINT, and folders of earlier processes that were killed are purged at start. Returned
+images are arrays or PNGs written here, without EXIF or other metadata of the upload; logs carry
+sizes and timings only.
 """
 from __future__ import annotations
 
 import argparse
+import html
 import logging
 import os
-import shutil
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-# Uploads and outputs go to a private folder of this process, removed at exit (set before
-# Gradio is imported, which reads it).
-_TEMP_ROOT = Path(tempfile.mkdtemp(prefix="cervix-unet-app-"))
-os.environ.setdefault("GRADIO_TEMP_DIR", str(_TEMP_ROOT / "gradio"))
+from cervix_unet.retention import PrivateFolder, Sweeper
+
+# Every upload and derived file of this process goes to its own folder (set before Gradio is
+# imported, which reads GRADIO_TEMP_DIR); a given GRADIO_TEMP_DIR becomes its parent.
+PRIVATE = PrivateFolder(os.environ.get("GRADIO_TEMP_DIR") or tempfile.gettempdir())
+os.environ["GRADIO_TEMP_DIR"] = str(PRIVATE.path)
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import atexit  # noqa: E402
@@ -30,29 +35,38 @@ import atexit  # noqa: E402
 import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from cervix_unet import InvalidImageError, SegmentationResult, Segmenter, SegmentOptions, to_png  # noqa: E402
+from cervix_unet.archive import ResultsArchive  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 WEIGHTS = Path(os.environ.get("CERVIX_UNET_WEIGHTS", ROOT / "weights"))
 EXAMPLES = sorted((ROOT / "examples").glob("*.jpg"))
 DISPLAY_SIDE = 1024  # images shown in the page are at most this large (downloads are full size)
-DOWNLOADS = _TEMP_ROOT / "downloads"
-CACHE_MINUTES = 5
+THUMB_SIDE = 512  # gallery images
+MAX_SERIES = 60  # photos processed per drop in the series tab; more are listed as not processed
+# Retention: each file goes RETENTION_S seconds at most after its last use (the answer).
+RETENTION_S = max(3.0, float(os.environ.get("CERVIX_UNET_RETENTION_S", "60")))
+SWEEP_EVERY = max(1.0, min(10.0, RETENTION_S / 6))
+MIN_AGE = RETENTION_S - SWEEP_EVERY  # files are deleted between MIN_AGE and RETENTION_S after last use
+# The page disables its download buttons before the files can go (ticks every SWEEP_EVERY).
+DOWNLOADS_VALID_S = max(1.0, MIN_AGE - SWEEP_EVERY - 1)
+STATE_MINUTES = 5  # the decoded photo and probability map stay in memory this long (for the controls)
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 logging.getLogger("httpx").setLevel(logging.WARNING)
 log = logging.getLogger("cervix_unet.app")
-atexit.register(shutil.rmtree, _TEMP_ROOT, ignore_errors=True)
+atexit.register(PRIVATE.remove)
 
+APP = "cervix-unet"
 TITLE = "cervix-unet: find and crop the cervix in a colposcopy photograph"
-INTRO = """
-Upload a colposcopy photograph (or take one with the camera, or pick an example below). A U-Net
-finds the cervix, the visible ectocervix between the vaginal fornices, and cuts it out, so that
-screening looks at the cervix and not at the speculum, vaginal walls, instruments and glare
-around it. You see the photo, the cervix outlined on it, the mask, and the crop; the threshold,
-margin and crop mode can be changed after the upload. Photos are processed in memory and the
-uploaded file is deleted at once.
+INTRO = f"""
+Upload a colposcopy photograph (or pick an example below), or drop the photos of a whole
+examination in the second tab. A U-Net finds the cervix, the visible ectocervix between the
+vaginal fornices, and cuts it out, so that screening looks at the cervix and not at the speculum,
+vaginal walls, instruments and glare around it. Uploads and results are deleted from the server
+at most {RETENTION_S:.0f} seconds after the answer.
 """
 NOTICE = ("**Research use only. This is not a diagnostic device** and must not be used to make "
           "clinical decisions. It can miss or mis-outline the cervix; check every result by eye.")
@@ -61,7 +75,14 @@ Example photographs: AnnoCerv dataset (CC BY 4.0), "AnnoCerv: A new dataset for 
 and image-based automated colposcopy analysis". The model was trained on AnnoCerv and the IARC
 Atlas of Colposcopy (IARC Screening Group). See the model card in `weights/README.md`.
 """
-CSS = ".notice {border-left: 4px solid #c77d00; padding: 0.4em 0.9em; background: rgba(199,125,0,0.08);}"
+CSS = """
+.notice {border-left: 4px solid #c77d00; padding: 0.4em 0.9em; background: rgba(199,125,0,0.08);}
+.problem {border-left: 4px solid #c0392b; padding: 0.2em 0.9em; background: rgba(192,57,43,0.08);}
+@media (max-width: 700px) { .result-image .image-container, .result-image img {max-height: 260px;} }
+"""
+START_TEXT = "Upload a photo to begin."
+SERIES_START = (f"Drop several photos of one examination (up to {MAX_SERIES}): each is segmented, "
+                "shown below, and put in one ZIP with every crop, mask and a summary CSV.")
 
 
 class PhotoUpload(gr.Image):
@@ -78,6 +99,19 @@ class PhotoUpload(gr.Image):
         return super().preprocess(payload)
 
 
+class SeriesUpload(gr.File):
+    """``gr.File`` (several files) that passes the uploaded paths on, without the empty temporary
+    file Gradio's own preprocessing leaves behind for each."""
+
+    is_template = True
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        files = payload.root if hasattr(payload, "root") else [payload]
+        return [str(f.path) for f in files]
+
+
 def load_segmenter() -> Segmenter:
     segmenter = Segmenter.from_pretrained(WEIGHTS)
     log.info("model loaded from %s (backend %s, %dx%d)", WEIGHTS, segmenter.backend.name, segmenter.size, segmenter.size)
@@ -87,6 +121,106 @@ def load_segmenter() -> Segmenter:
 SEGMENTER = load_segmenter()
 
 
+# ---- files: what a request reads and writes, and when it goes ----
+
+def files_gradio_keeps() -> set[str]:
+    """Files Gradio never deletes (the cached examples), read as its own cache cleaner does."""
+    return set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values()))
+
+
+def files_in_queue() -> set[str]:
+    """Uploads named by requests still waiting in Gradio's queue or starting: they must stay
+    however old they are. Reads the queue's internals (gradio pinned in requirements.txt); if
+    they change, this returns nothing and the age rule alone applies."""
+    paths: set[str] = set()
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            if isinstance(value.get("path"), str):
+                paths.add(value["path"])
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                walk(v)
+
+    queue = getattr(demo, "_queue", None)
+    try:
+        events = [e for q in list(getattr(queue, "event_queue_per_concurrency_id", {}).values()) for e in list(q.queue)]
+        events += [e for job in list(getattr(queue, "active_jobs", [])) if job for e in list(job)]
+        for event in events:
+            walk(getattr(getattr(event, "data", None), "data", None))
+    except (AttributeError, TypeError, RuntimeError):
+        pass
+    return paths
+
+
+def forget_removed(paths: list[str]) -> None:
+    """Drop deleted files from Gradio's own lists of temporary files, which otherwise grow."""
+    for files in getattr(demo, "temp_file_sets", []):
+        files.difference_update(paths)
+
+
+SWEEPER = Sweeper(PRIVATE.path, max_age=MIN_AGE, interval=SWEEP_EVERY,
+                  keep=lambda: files_gradio_keeps() | files_in_queue(), on_removed=forget_removed)
+
+
+def download_path(name: str) -> Path:
+    """A path in a new folder of its own for a file the user may download."""
+    folder = PRIVATE.path / f"download-{uuid.uuid4().hex}"
+    folder.mkdir()
+    return folder / name
+
+
+def write_download(array: np.ndarray, name: str) -> str:
+    """A PNG (no metadata) for a download button; the sweeper removes it with the rest."""
+    path = download_path(name)
+    path.write_bytes(to_png(array))
+    return str(path)
+
+
+def upload_name(path: str) -> str:
+    """The name the user's file had (Gradio keeps it as the upload's file name)."""
+    return Path(path).name
+
+
+# ---- one photo ----
+
+def options_from(threshold: float, margin_percent: float, crop_mode: str) -> SegmentOptions:
+    return SegmentOptions(threshold=float(threshold), margin=float(margin_percent) / 100,
+                          crop_mode="masked" if str(crop_mode).startswith("Masked") else "box")
+
+
+def analyse(path: str, options: SegmentOptions) -> tuple[SegmentationResult, float]:
+    """Read an upload (held against the sweeper while read) and segment it."""
+    start = time.perf_counter()
+    with SWEEPER.hold([path]):
+        data = Path(path).read_bytes()
+    try:
+        result = SEGMENTER(data, options)
+    except Exception:
+        log.info("refused or failed on an upload of %d bytes", len(data))
+        raise
+    seconds = time.perf_counter() - start
+    h, w = result.image.shape[:2]
+    log.info("segmented %dx%d in %.0f ms, found=%s", w, h, seconds * 1000, result.found)
+    return result, seconds
+
+
+def problem(err: BaseException) -> str:
+    """What went wrong, in words for the person who sent the file (never a traceback)."""
+    if isinstance(err, InvalidImageError):
+        return str(err)  # written for people by the package: bombs and oversized photos name their size
+    if isinstance(err, Image.DecompressionBombError):
+        return f"The image is too large to open safely (a possible decompression bomb): {err}"
+    if isinstance(err, FileNotFoundError):
+        return "The uploaded file is no longer on the server. Please upload it again."
+    if isinstance(err, MemoryError):
+        return "There was not enough memory for this photo. Please try a smaller one."
+    log.error("failed: %s", type(err).__name__)
+    return f"Something went wrong while processing this photo ({type(err).__name__}). Please try another file."
+
+
 def fit(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
     """The image scaled down (never up) so that its long side is at most ``side``."""
     h, w = image.shape[:2]
@@ -94,34 +228,6 @@ def fit(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
     if scale >= 1:
         return image
     return cv2.resize(image.astype(np.uint8), (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-
-
-def write_download(array: np.ndarray, name: str) -> str:
-    """A PNG (no metadata) in this app's download folder; files older than the cache age go."""
-    DOWNLOADS.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - CACHE_MINUTES * 60
-    for old in DOWNLOADS.glob("*/*.png"):
-        if old.stat().st_mtime < cutoff:
-            shutil.rmtree(old.parent, ignore_errors=True)
-    folder = DOWNLOADS / uuid.uuid4().hex
-    folder.mkdir()
-    path = folder / name
-    path.write_bytes(to_png(array))
-    return str(path)
-
-
-def forget_upload(path: str, keep: set[str]) -> None:
-    """Delete an uploaded file from Gradio's upload folder; never the app's own files or the
-    cached examples (``keep``)."""
-    upload_root = Path(os.environ["GRADIO_TEMP_DIR"]).resolve()
-    target = Path(path).resolve()
-    if target.is_relative_to(upload_root) and str(target) not in keep and path not in keep:
-        target.unlink(missing_ok=True)
-
-
-def options_from(threshold: float, margin_percent: float, crop_mode: str) -> SegmentOptions:
-    return SegmentOptions(threshold=float(threshold), margin=float(margin_percent) / 100,
-                          crop_mode="masked" if crop_mode.startswith("Masked") else "box")
 
 
 def describe(result: SegmentationResult, seconds: float) -> str:
@@ -138,97 +244,273 @@ def describe(result: SegmentationResult, seconds: float) -> str:
             f"- **Processing time:** {seconds * 1000:.0f} ms")
 
 
-def render(result: SegmentationResult, seconds: float):
-    """Page outputs for a result: overlay, mask, crop, text, and the two downloads."""
+def render(result: SegmentationResult, seconds: float, stem: str = "cervix"):
+    """Overlay, mask, crop (for the page), text, and the crop and mask PNG files."""
     mask_u8 = result.mask.astype(np.uint8) * 255
     crop = fit(result.crop) if result.found else None
-    crop_file = write_download(result.crop, "cervix_crop.png") if result.found else None
-    mask_file = write_download(mask_u8, "cervix_mask.png")
+    crop_file = write_download(result.crop, f"{stem}_crop.png") if result.found else None
+    mask_file = write_download(mask_u8, f"{stem}_mask.png")
     return fit(result.overlay), fit(mask_u8), crop, describe(result, seconds), crop_file, mask_file
 
 
-def empty_outputs(message: str = ""):
-    return None, None, None, message, None, None
-
-
 def segment(photo: str | None, threshold: float, margin_percent: float, crop_mode: str):
-    """Segment an uploaded photo. Keeps (image, probability) in the session state so that
-    control changes only redo the cheap post-processing."""
+    """The ``/segment`` API: overlay, mask, crop, text, crop PNG, mask PNG. A bad file raises
+    ``gr.Error`` (a ``gradio_client`` caller gets an ``AppError`` with the reason)."""
     if not photo:
-        return (None, *empty_outputs())
+        return None, None, None, "", None, None
+    try:
+        result, seconds = analyse(photo, options_from(threshold, margin_percent, crop_mode))
+    except Exception as err:
+        raise gr.Error(html.escape(problem(err)), title=f"{APP}: this file cannot be used", print_exception=False) from None
+    return render(result, seconds, Path(upload_name(photo)).stem)
+
+
+def _downloads(crop_file: str | None, mask_file: str | None):
+    return (gr.DownloadButton(value=crop_file, interactive=crop_file is not None),
+            gr.DownloadButton(value=mask_file, interactive=mask_file is not None))
+
+
+def photo_page(state, info: str, images=(None, None, None), files=(None, None), problem_text: str | None = None):
+    """All outputs of the one-photo part of the page: state, overlay, mask, crop, info, crop
+    and mask downloads, the "make again" button and the timer."""
+    if problem_text:
+        info = f"### {APP}: this file cannot be used\n{problem_text}"
+    box = gr.Markdown(info, elem_classes=["problem"] if problem_text else [])
+    timer = gr.Timer(active=True) if any(files) else gr.skip()  # the tick turns it off when nothing is due
+    return (state, *images, box, *_downloads(*files), gr.Button(visible=False), timer)
+
+
+def show_photo(photo: str | None, threshold: float, margin_percent: float, crop_mode: str):
+    """The page's job for one upload: clear what was shown, then show this photo's result or
+    what is wrong with it (stated in the page, with the app's name, until the next action)."""
+    yield photo_page(None, "Finding the cervix…")
+    if not photo:
+        yield photo_page(None, START_TEXT)
+        return
+    try:
+        result, seconds = analyse(photo, options_from(threshold, margin_percent, crop_mode))
+        stem = Path(upload_name(photo)).stem
+        overlay, mask, crop, text, crop_file, mask_file = render(result, seconds, stem)
+    except Exception as err:
+        message = problem(err)
+        gr.Warning(html.escape(message), title=f"{APP}: this file cannot be used")
+        yield photo_page(None, "", problem_text=message)
+        return
+    state = {"photo": photo, "stem": stem, "image": result.image, "probability": result.low_res_probability,
+             "original_size": result.original_size, "made": time.time()}
+    yield photo_page(state, text, (overlay, mask, crop), (crop_file, mask_file))
+
+
+def refine(state: dict | None, photo: str | None, threshold: float, margin_percent: float, crop_mode: str):
+    """Redo mask, box and crop from the kept probability map with new controls (also makes the
+    downloads again). Does nothing unless the kept photo is the one shown."""
+    if not state or not photo or state.get("photo") != photo:
+        return gr.skip()
     start = time.perf_counter()
     try:
-        data = Path(photo).read_bytes()
-    except FileNotFoundError:  # the same bytes uploaded twice at once: Gradio stores them once
-        raise gr.Error("The upload was interrupted. Please upload the photo again.") from None
-    finally:
-        forget_upload(photo, files_gradio_keeps())
+        result = SEGMENTER.postprocess(state["image"], state["probability"],
+                                       options_from(threshold, margin_percent, crop_mode), state["original_size"])
+        overlay, mask, crop, text, crop_file, mask_file = render(result, time.perf_counter() - start, state["stem"])
+    except Exception as err:
+        return photo_page(None, "", problem_text=problem(err))
+    state["made"] = time.time()
+    return photo_page(state, text, (overlay, mask, crop), (crop_file, mask_file))
+
+
+def clear_photo():
+    return photo_page(None, START_TEXT)
+
+
+# ---- a series ----
+
+def run_series(files: list[str], options: SegmentOptions, progress=None) -> tuple[list, list[dict], str]:
+    """Segment every file; return gallery items (overlay thumbnail, caption), summary rows and
+    the ZIP's path. A bad file becomes a row with its reason; the others go on."""
+    gallery, zip_path = [], download_path("cervix-unet-series.zip")
+    with SWEEPER.hold(files), ResultsArchive(zip_path) as archive:
+        for i, path in enumerate(files):
+            name = upload_name(path)
+            if progress is not None:
+                progress((i, len(files)), desc=f"photo {i + 1} of {len(files)}")
+            if i >= MAX_SERIES:
+                archive.add_error(name, f"not processed: at most {MAX_SERIES} photos are processed at once")
+                continue
+            try:
+                result, _ = analyse(path, options)
+                archive.add(name, result)
+            except Exception as err:
+                archive.add_error(name, problem(err))
+                continue
+            caption = f"{name}: " + (f"cervix found ({result.confidence:.0%})" if result.found else "no cervix found")
+            gallery.append((fit(result.overlay, THUMB_SIDE), caption))
+        rows = archive.rows
+    return gallery, rows, str(zip_path)
+
+
+def series_text(rows: list[dict]) -> str:
+    """The summary table for the page."""
+    found = sum(r["status"] == "cervix found" for r in rows)
+    missing = sum(r["status"] == "no cervix found" for r in rows)
+    failed = len(rows) - found - missing
+    lines = [f"**{len(rows)} files:** cervix found in {found}, no cervix found in {missing}, "
+             f"{failed} could not be used.", "", "| # | file | result | reason |", "|---|---|---|---|"]
+    for i, r in enumerate(rows, 1):
+        result = f"{r['status']} ({r['confidence']:.0%})" if r["status"] == "cervix found" else r["status"]
+        name = html.escape(r["file"]).replace("|", "&#124;")
+        reason = html.escape(r.get("reason", "")).replace("|", "&#124;")
+        lines.append(f"| {i} | {name} | {'⚠ ' if r['reason'] else ''}{result} | {reason} |")
+    return "\n".join(lines)
+
+
+def segment_series(files: list[str] | None, threshold: float, margin_percent: float, crop_mode: str):
+    """The ``/segment_series`` API: gallery (overlay, caption), summary text, ZIP file."""
+    if not files:
+        return [], "", None
+    gallery, rows, zip_path = run_series(files, options_from(threshold, margin_percent, crop_mode))
+    return gallery, series_text(rows), zip_path
+
+
+def series_page(state, gallery, info: str, zip_file: str | None):
+    return (state, gallery, info, gr.DownloadButton(value=zip_file, interactive=zip_file is not None),
+            gr.Timer(active=True) if zip_file else gr.skip())
+
+
+def show_series(files: list[str] | None, threshold: float, margin_percent: float, crop_mode: str,
+                progress=gr.Progress()):
+    """The page's job for one drop of several photos."""
+    yield series_page(None, None, f"Working on {len(files or [])} photos…", None)
+    if not files:
+        yield series_page(None, None, SERIES_START, None)
+        return
     try:
-        result = SEGMENTER(data, options_from(threshold, margin_percent, crop_mode))
-    except InvalidImageError as err:
-        log.info("refused an upload of %d bytes: %s", len(data), type(err).__name__)
-        raise gr.Error(str(err), title="This file cannot be used") from None
-    except Exception as err:  # never a traceback in the page, never a dead server
-        log.error("failed on an upload of %d bytes: %s", len(data), type(err).__name__)
-        raise gr.Error("Something went wrong while processing this photo. Please try another file.") from None
-    seconds = time.perf_counter() - start
-    h, w = result.image.shape[:2]
-    log.info("segmented %dx%d in %.0f ms, found=%s", w, h, seconds * 1000, result.found)
-    state = {"image": result.image, "probability": result.working_probability, "original_size": result.original_size}
-    return (state, *render(result, seconds))
+        gallery, rows, zip_path = run_series(files, options_from(threshold, margin_percent, crop_mode), progress)
+    except Exception as err:
+        yield series_page(None, None, f"### {APP}: the series could not be processed\n{problem(err)}", None)
+        return
+    yield series_page({"made": time.time()}, gallery, series_text(rows), zip_path)
 
 
-def refine(state: dict | None, threshold: float, margin_percent: float, crop_mode: str):
-    """Redo mask, box and crop from the kept probability map with new controls."""
-    if not state:
-        return empty_outputs()
-    start = time.perf_counter()
-    result = SEGMENTER.postprocess(state["image"], state["probability"], options_from(threshold, margin_percent, crop_mode),
-                                   state["original_size"])
-    return render(result, time.perf_counter() - start)
+def clear_series():
+    return series_page(None, None, SERIES_START, None)
 
 
-def files_gradio_keeps() -> set[str]:
-    """Cached files Gradio itself never deletes (the examples), as its own cache cleaner reads them."""
-    return set().union(*(getattr(block, "keep_in_cache", set()) for block in demo.blocks.values()))
+def expire_downloads(photo_state: dict | None, series_state: dict | None):
+    """Timer tick: disable download buttons whose files the sweeper may soon delete."""
+    now = time.time()
+    photo_due = bool(photo_state and photo_state.get("made") and now - photo_state["made"] >= DOWNLOADS_VALID_S)
+    series_due = bool(series_state and now - series_state["made"] >= DOWNLOADS_VALID_S)
+    if photo_due:
+        photo_state["made"] = None
+    photo_waiting = bool(photo_state and photo_state.get("made"))
+    series_waiting = bool(series_state) and not series_due
+    off = gr.DownloadButton(value=None, interactive=False)
+    return (photo_state, off if photo_due else gr.skip(), off if photo_due else gr.skip(),
+            gr.Button(visible=True) if photo_due else gr.skip(),
+            None if series_due else gr.skip(), off if series_due else gr.skip(),
+            gr.Timer(active=photo_waiting or series_waiting))
+
+
+# ---- the page ----
+
+CLEAR_JS = "() => [null, null, null, 'Finding the cervix…', null, null]"
+CLEAR_SERIES_JS = "() => [null, 'Working on the photos…', null]"
 
 
 def build() -> gr.Blocks:
-    with gr.Blocks(title="cervix-unet", delete_cache=(60, CACHE_MINUTES * 60)) as demo:
+    with gr.Blocks(title=APP) as demo:
         gr.Markdown(f"# {TITLE}")
         gr.Markdown(NOTICE, elem_classes="notice", elem_id="notice")
         gr.Markdown(INTRO)
-        state = gr.State(None, time_to_live=CACHE_MINUTES * 60)
-        with gr.Row(equal_height=True):
-            photo = PhotoUpload(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
-                             elem_id="photo", height=340)
-            overlay = gr.Image(label="Cervix outlined", format="png", interactive=False, elem_id="overlay", height=340,
-                               buttons=["download", "fullscreen"])
-            mask = gr.Image(label="Mask", format="png", interactive=False, elem_id="mask", height=340,
-                            buttons=["download", "fullscreen"])
-            crop = gr.Image(label="Cropped cervix", format="png", interactive=False, elem_id="crop", height=340,
-                            buttons=["download", "fullscreen"])
-        with gr.Row():
-            with gr.Column(scale=2):
-                info = gr.Markdown("Upload a photo to begin.", elem_id="info", label="result")
-            with gr.Column(scale=1):
-                threshold = gr.Slider(0.05, 0.95, value=SegmentOptions.threshold, step=0.05, label="Threshold",
-                                      info="probability above which a pixel counts as cervix")
-                margin = gr.Slider(0, 30, value=SegmentOptions.margin * 100, step=1, label="Crop margin (%)",
-                                   info="space kept around the cervix box")
-                crop_mode = gr.Radio(["Box", "Masked (black outside the cervix)"], value="Box", label="Crop mode")
-                with gr.Row():
-                    crop_download = gr.DownloadButton("Download crop (PNG)", elem_id="download-crop")
-                    mask_download = gr.DownloadButton("Download mask (PNG)", elem_id="download-mask")
-        gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[photo], label="Examples (AnnoCerv, CC BY 4.0)",
-                    elem_id="examples")
+        state = gr.State(None, time_to_live=STATE_MINUTES * 60)
+        series_state = gr.State(None, time_to_live=STATE_MINUTES * 60)
+        timer = gr.Timer(SWEEP_EVERY, active=False)
+        with gr.Tabs():
+            with gr.Tab("One photo", id="one"):
+                # Columns wrap on a narrow screen: each control stays under the image it changes.
+                with gr.Row(equal_height=False):
+                    with gr.Column(min_width=260):
+                        photo = PhotoUpload(label="Photo", type="filepath", sources=["upload", "clipboard"],
+                                            elem_id="photo", height=340)
+                        info = gr.Markdown(START_TEXT, elem_id="info")
+                        again = gr.Button("Make the downloads again", visible=False, size="sm", elem_id="again")
+                    with gr.Column(min_width=260):
+                        overlay = gr.Image(label="Cervix outlined", format="png", interactive=False, elem_id="overlay",
+                                           height=340, buttons=["fullscreen"], elem_classes="result-image")
+                    with gr.Column(min_width=260):
+                        mask = gr.Image(label="Mask", format="png", interactive=False, elem_id="mask", height=340,
+                                        buttons=["fullscreen"], elem_classes="result-image")
+                        threshold = gr.Slider(0.05, 0.95, value=SegmentOptions.threshold, step=0.05, label="Threshold",
+                                              info="probability above which a pixel counts as cervix")
+                        mask_download = gr.DownloadButton("Download mask (PNG)", elem_id="download-mask",
+                                                          interactive=False)
+                    with gr.Column(min_width=260):
+                        crop = gr.Image(label="Cropped cervix", format="png", interactive=False, elem_id="crop",
+                                        height=340, buttons=["fullscreen"], elem_classes="result-image")
+                        margin = gr.Slider(0, 30, value=SegmentOptions.margin * 100, step=1, label="Crop margin (%)",
+                                           info="space kept around the cervix box")
+                        crop_mode = gr.Radio(["Box", "Masked (black outside the cervix)"], value="Box", label="Crop mode")
+                        crop_download = gr.DownloadButton("Download crop (PNG)", elem_id="download-crop",
+                                                          interactive=False)
+                examples = gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[photo],
+                                       label="Examples (AnnoCerv, CC BY 4.0)", elem_id="examples")
+            with gr.Tab("A series (one examination)", id="series"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(min_width=260):
+                        series_files = SeriesUpload(label="Photos of one examination", file_count="multiple",
+                                                    elem_id="series-files", height=200)
+                        with gr.Row():
+                            s_threshold = gr.Slider(0.05, 0.95, value=SegmentOptions.threshold, step=0.05,
+                                                    label="Threshold", min_width=120)
+                            s_margin = gr.Slider(0, 30, value=SegmentOptions.margin * 100, step=1,
+                                                 label="Crop margin (%)", min_width=120)
+                        s_crop_mode = gr.Radio(["Box", "Masked (black outside the cervix)"], value="Box",
+                                               label="Crop mode", info="settings apply to the next photos dropped")
+                        zip_download = gr.DownloadButton("Download all (ZIP: crops, masks, summary.csv)",
+                                                         elem_id="download-zip", interactive=False)
+                    with gr.Column(scale=2, min_width=260):
+                        gallery = gr.Gallery(label="Results", elem_id="gallery", format="png", columns=3,
+                                             buttons=["fullscreen"], height="auto", interactive=False)
+                series_info = gr.Markdown(SERIES_START, elem_id="series-info")
         gr.Markdown(CREDITS)
 
-        outputs = [overlay, mask, crop, info, crop_download, mask_download]
         controls = [threshold, margin, crop_mode]
-        photo.change(segment, [photo, *controls], [state, *outputs], api_name="segment", concurrency_id="model")
-        for control in controls:
-            control.change(refine, [state, *controls], outputs, api_name=False, concurrency_id="model")
+        page_outputs = [state, overlay, mask, crop, info, crop_download, mask_download, again, timer]
+        series_outputs = [series_state, gallery, series_info, zip_download, timer]
+        series_controls = [s_threshold, s_margin, s_crop_mode]
+
+        # One job per upload: the page listens to `upload` (fired once per file chosen, dropped
+        # or pasted), not `change` (fired again whenever the value object is replaced). The
+        # outputs are cleared in the browser first, then a replaced photo's job still running
+        # is cancelled, so no result of an earlier photo is shown beside a new one.
+        photo.upload(None, None, [overlay, mask, crop, info, crop_download, mask_download], js=CLEAR_JS,
+                     queue=False, api_name=False)
+        jobs = [photo.upload(show_photo, [photo, *controls], page_outputs, api_name=False, concurrency_id="model",
+                             trigger_mode="always_last")]
+        jobs.append(examples.load_input_event.then(show_photo, [photo, *controls], page_outputs, api_name=False,
+                                                   concurrency_id="model", trigger_mode="always_last"))
+        jobs += [control.input(refine, [state, photo, *controls], page_outputs, api_name=False, concurrency_id="model",
+                               trigger_mode="always_last", show_progress="hidden") for control in controls]
+        jobs.append(again.click(refine, [state, photo, *controls], page_outputs, api_name=False, concurrency_id="model"))
+        photo.upload(None, cancels=jobs[:1] + jobs[2:])  # the new upload's own job starts after it
+        examples.dataset.click(None, cancels=jobs)
+        photo.clear(clear_photo, None, page_outputs, queue=False, api_name=False, cancels=jobs)
+
+        series_files.upload(None, None, [gallery, series_info, zip_download], js=CLEAR_SERIES_JS, queue=False,
+                            api_name=False)
+        series_job = series_files.upload(show_series, [series_files, *series_controls], series_outputs, api_name=False,
+                                         concurrency_id="model", trigger_mode="always_last")
+        series_files.upload(None, cancels=[series_job])
+        series_files.clear(clear_series, None, series_outputs, queue=False, api_name=False, cancels=[series_job])
+
+        timer.tick(expire_downloads, [state, series_state],
+                   [state, crop_download, mask_download, again, series_state, zip_download, timer],
+                   queue=False, api_name=False, show_progress="hidden")
+
+        # The named API, apart from the page's events: callers get errors raised, not shown.
+        gr.on([], segment, [photo, *controls], [overlay, mask, crop, info, crop_download, mask_download],
+              api_name="segment", concurrency_id="model")
+        gr.on([], segment_series, [series_files, *series_controls], [gallery, series_info, zip_download],
+              api_name="segment_series", concurrency_id="model")
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 
@@ -240,11 +522,14 @@ def main() -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args()
+    PRIVATE.remove_on_exit()
+    log.info("private folder %s; files deleted at most %.0f s after use", PRIVATE.path, RETENTION_S)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="50mb",
-                   css=CSS, footer_links=["api"], show_error=False)
+                css=CSS, footer_links=["api"], show_error=False)
 
 
 demo = build()  # Hugging Face Spaces and `gradio app.py` look for `demo`
+SWEEPER.start()
 
 if __name__ == "__main__":
     main()
