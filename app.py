@@ -18,8 +18,10 @@ import html
 import logging
 import os
 import tempfile
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 
 from cervix_unet.retention import PrivateFolder, Sweeper
@@ -78,7 +80,7 @@ Atlas of Colposcopy (IARC Screening Group). See the model card in `weights/READM
 CSS = """
 .notice {border-left: 4px solid #c77d00; padding: 0.4em 0.9em; background: rgba(199,125,0,0.08);}
 .problem {border-left: 4px solid #c0392b; padding: 0.2em 0.9em; background: rgba(192,57,43,0.08);}
-@media (max-width: 700px) { .result-image .image-container, .result-image img {max-height: 260px;} }
+@media (max-width: 700px) { #photo, #overlay, #mask, #crop {height: 250px !important;} }
 """
 START_TEXT = "Upload a photo to begin."
 SERIES_START = (f"Drop several photos of one examination (up to {MAX_SERIES}): each is segmented, "
@@ -184,6 +186,37 @@ def upload_name(path: str) -> str:
     return Path(path).name
 
 
+class Generations:
+    """Per browser session, the number of the newest photo (or series) put on the page. The page
+    numbers each upload before its job starts; a job whose number is no longer the newest (the
+    photo was replaced meanwhile) shows nothing, so no earlier photo's result is ever shown
+    beside a newer one."""
+
+    def __init__(self, sessions: int = 10_000) -> None:
+        self._numbers: OrderedDict[str, int] = OrderedDict()
+        self._sessions = sessions
+        self._lock = threading.Lock()
+
+    def next(self, key: str) -> int:
+        with self._lock:
+            number = self._numbers.pop(key, 0) + 1
+            self._numbers[key] = number
+            while len(self._numbers) > self._sessions:  # forget the oldest sessions
+                self._numbers.popitem(last=False)
+            return number
+
+    def is_current(self, key: str, number: float | None) -> bool:
+        with self._lock:
+            return number is not None and self._numbers.get(key) == int(number)
+
+
+GENERATIONS = Generations()
+
+
+def _key(request: gr.Request | None, part: str) -> str:
+    return f"{getattr(request, 'session_hash', None)}/{part}"
+
+
 # ---- one photo ----
 
 def options_from(threshold: float, margin_percent: float, crop_mode: str) -> SegmentOptions:
@@ -280,31 +313,43 @@ def photo_page(state, info: str, images=(None, None, None), files=(None, None), 
     return (state, *images, box, *_downloads(*files), gr.Button(visible=False), timer)
 
 
-def show_photo(photo: str | None, threshold: float, margin_percent: float, crop_mode: str):
-    """The page's job for one upload: clear what was shown, then show this photo's result or
-    what is wrong with it (stated in the page, with the app's name, until the next action)."""
-    yield photo_page(None, "Finding the cervix…")
+def new_photo(request: gr.Request):
+    """Runs at once (not queued) when a photo is put on the page: numbers it, clears the page."""
+    return GENERATIONS.next(_key(request, "photo")), *photo_page(None, "Finding the cervix…")
+
+
+def show_photo(number: float, photo: str | None, threshold: float, margin_percent: float, crop_mode: str,
+               request: gr.Request):
+    """The page's job for one photo: its result, or what is wrong with it (stated in the page,
+    with the app's name, until the next action). Shows nothing if the photo was replaced."""
+    key = _key(request, "photo")
+    if not GENERATIONS.is_current(key, number):
+        return gr.skip()
     if not photo:
-        yield photo_page(None, START_TEXT)
-        return
+        return photo_page(None, START_TEXT)
     try:
         result, seconds = analyse(photo, options_from(threshold, margin_percent, crop_mode))
         stem = Path(upload_name(photo)).stem
         overlay, mask, crop, text, crop_file, mask_file = render(result, seconds, stem)
     except Exception as err:
+        if not GENERATIONS.is_current(key, number):
+            return gr.skip()
         message = problem(err)
         gr.Warning(html.escape(message), title=f"{APP}: this file cannot be used")
-        yield photo_page(None, "", problem_text=message)
-        return
+        return photo_page(None, "", problem_text=message)
+    if not GENERATIONS.is_current(key, number):
+        return gr.skip()
     state = {"photo": photo, "stem": stem, "image": result.image, "probability": result.low_res_probability,
              "original_size": result.original_size, "made": time.time()}
-    yield photo_page(state, text, (overlay, mask, crop), (crop_file, mask_file))
+    return photo_page(state, text, (overlay, mask, crop), (crop_file, mask_file))
 
 
-def refine(state: dict | None, photo: str | None, threshold: float, margin_percent: float, crop_mode: str):
+def refine(number: float, state: dict | None, photo: str | None, threshold: float, margin_percent: float,
+           crop_mode: str, request: gr.Request):
     """Redo mask, box and crop from the kept probability map with new controls (also makes the
-    downloads again). Does nothing unless the kept photo is the one shown."""
-    if not state or not photo or state.get("photo") != photo:
+    downloads again). Does nothing unless the kept photo is still the one shown."""
+    key = _key(request, "photo")
+    if not state or not photo or state.get("photo") != photo or not GENERATIONS.is_current(key, number):
         return gr.skip()
     start = time.perf_counter()
     try:
@@ -313,12 +358,14 @@ def refine(state: dict | None, photo: str | None, threshold: float, margin_perce
         overlay, mask, crop, text, crop_file, mask_file = render(result, time.perf_counter() - start, state["stem"])
     except Exception as err:
         return photo_page(None, "", problem_text=problem(err))
+    if not GENERATIONS.is_current(key, number):
+        return gr.skip()
     state["made"] = time.time()
     return photo_page(state, text, (overlay, mask, crop), (crop_file, mask_file))
 
 
-def clear_photo():
-    return photo_page(None, START_TEXT)
+def clear_photo(request: gr.Request):
+    return GENERATIONS.next(_key(request, "photo")), *photo_page(None, START_TEXT)
 
 
 # ---- a series ----
@@ -375,23 +422,30 @@ def series_page(state, gallery, info: str, zip_file: str | None):
             gr.Timer(active=True) if zip_file else gr.skip())
 
 
-def show_series(files: list[str] | None, threshold: float, margin_percent: float, crop_mode: str,
-                progress=gr.Progress()):
-    """The page's job for one drop of several photos."""
-    yield series_page(None, None, f"Working on {len(files or [])} photos…", None)
+def new_series(files: list[str] | None, request: gr.Request):
+    """Runs at once when photos are dropped: numbers the drop, clears the page."""
+    return GENERATIONS.next(_key(request, "series")), *series_page(None, None, f"Working on {len(files or [])} photos…", None)
+
+
+def show_series(number: float, files: list[str] | None, threshold: float, margin_percent: float, crop_mode: str,
+                request: gr.Request, progress=gr.Progress()):
+    """The page's job for one drop of several photos (nothing if they were replaced meanwhile)."""
+    key = _key(request, "series")
+    if not GENERATIONS.is_current(key, number):
+        return gr.skip()
     if not files:
-        yield series_page(None, None, SERIES_START, None)
-        return
+        return series_page(None, None, SERIES_START, None)
     try:
         gallery, rows, zip_path = run_series(files, options_from(threshold, margin_percent, crop_mode), progress)
     except Exception as err:
-        yield series_page(None, None, f"### {APP}: the series could not be processed\n{problem(err)}", None)
-        return
-    yield series_page({"made": time.time()}, gallery, series_text(rows), zip_path)
+        return series_page(None, None, f"### {APP}: the series could not be processed\n{problem(err)}", None)
+    if not GENERATIONS.is_current(key, number):
+        return gr.skip()
+    return series_page({"made": time.time()}, gallery, series_text(rows), zip_path)
 
 
-def clear_series():
-    return series_page(None, None, SERIES_START, None)
+def clear_series(request: gr.Request):
+    return GENERATIONS.next(_key(request, "series")), *series_page(None, None, SERIES_START, None)
 
 
 def expire_downloads(photo_state: dict | None, series_state: dict | None):
@@ -412,10 +466,6 @@ def expire_downloads(photo_state: dict | None, series_state: dict | None):
 
 # ---- the page ----
 
-CLEAR_JS = "() => [null, null, null, 'Finding the cervix…', null, null]"
-CLEAR_SERIES_JS = "() => [null, 'Working on the photos…', null]"
-
-
 def build() -> gr.Blocks:
     with gr.Blocks(title=APP) as demo:
         gr.Markdown(f"# {TITLE}")
@@ -424,6 +474,8 @@ def build() -> gr.Blocks:
         state = gr.State(None, time_to_live=STATE_MINUTES * 60)
         series_state = gr.State(None, time_to_live=STATE_MINUTES * 60)
         timer = gr.Timer(SWEEP_EVERY, active=False)
+        photo_number = gr.Number(visible=False)  # which upload the page shows (see Generations)
+        series_number = gr.Number(visible=False)
         with gr.Tabs():
             with gr.Tab("One photo", id="one"):
                 # Columns wrap on a narrow screen: each control stays under the image it changes.
@@ -478,29 +530,25 @@ def build() -> gr.Blocks:
         series_outputs = [series_state, gallery, series_info, zip_download, timer]
         series_controls = [s_threshold, s_margin, s_crop_mode]
 
-        # One job per upload: the page listens to `upload` (fired once per file chosen, dropped
-        # or pasted), not `change` (fired again whenever the value object is replaced). The
-        # outputs are cleared in the browser first, then a replaced photo's job still running
-        # is cancelled, so no result of an earlier photo is shown beside a new one.
-        photo.upload(None, None, [overlay, mask, crop, info, crop_download, mask_download], js=CLEAR_JS,
-                     queue=False, api_name=False)
-        jobs = [photo.upload(show_photo, [photo, *controls], page_outputs, api_name=False, concurrency_id="model",
-                             trigger_mode="always_last")]
-        jobs.append(examples.load_input_event.then(show_photo, [photo, *controls], page_outputs, api_name=False,
-                                                   concurrency_id="model", trigger_mode="always_last"))
-        jobs += [control.input(refine, [state, photo, *controls], page_outputs, api_name=False, concurrency_id="model",
-                               trigger_mode="always_last", show_progress="hidden") for control in controls]
-        jobs.append(again.click(refine, [state, photo, *controls], page_outputs, api_name=False, concurrency_id="model"))
-        photo.upload(None, cancels=jobs[:1] + jobs[2:])  # the new upload's own job starts after it
-        examples.dataset.click(None, cancels=jobs)
-        photo.clear(clear_photo, None, page_outputs, queue=False, api_name=False, cancels=jobs)
+        # One job per photo: the page listens to `upload` (fired once per file chosen, dropped or
+        # pasted), not `change` (fired again whenever the value object is replaced). A quick
+        # unqueued call first numbers the photo and clears the page; the job, queued, shows its
+        # result only if its photo is still the newest (see Generations).
+        job = dict(api_name=False, concurrency_id="model", trigger_mode="multiple")
+        quick = dict(queue=False, api_name=False, show_progress="hidden")
+        photo.upload(new_photo, None, [photo_number, *page_outputs], **quick).then(
+            show_photo, [photo_number, photo, *controls], page_outputs, **job)
+        examples.load_input_event.then(new_photo, None, [photo_number, *page_outputs], **quick).then(
+            show_photo, [photo_number, photo, *controls], page_outputs, **job)
+        photo.clear(clear_photo, None, [photo_number, *page_outputs], **quick)
+        for control in controls:
+            control.input(refine, [photo_number, state, photo, *controls], page_outputs, show_progress="hidden",
+                          **{**job, "trigger_mode": "always_last"})
+        again.click(refine, [photo_number, state, photo, *controls], page_outputs, **job)
 
-        series_files.upload(None, None, [gallery, series_info, zip_download], js=CLEAR_SERIES_JS, queue=False,
-                            api_name=False)
-        series_job = series_files.upload(show_series, [series_files, *series_controls], series_outputs, api_name=False,
-                                         concurrency_id="model", trigger_mode="always_last")
-        series_files.upload(None, cancels=[series_job])
-        series_files.clear(clear_series, None, series_outputs, queue=False, api_name=False, cancels=[series_job])
+        series_files.upload(new_series, [series_files], [series_number, *series_outputs], **quick).then(
+            show_series, [series_number, series_files, *series_controls], series_outputs, **job)
+        series_files.clear(clear_series, None, [series_number, *series_outputs], **quick)
 
         timer.tick(expire_downloads, [state, series_state],
                    [state, crop_download, mask_download, again, series_state, zip_download, timer],
