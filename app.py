@@ -263,27 +263,31 @@ def fit(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
     return cv2.resize(image.astype(np.uint8), (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
 
 
-def describe(result: SegmentationResult, seconds: float) -> str:
-    """The result in words, for the page."""
+def describe(result: SegmentationResult, seconds: float, name: str = "") -> str:
+    """The result in words, for the page (``name``: the photo's file name, so that a person
+    with several open sees which photo the words are about)."""
     h, w = result.image.shape[:2]
+    photo = f"\n- **Photo:** `{name.replace('`', '')}`" if name else ""
     size = f"{w}x{h}" if result.scale == 1 else f"{result.original_size[0]}x{result.original_size[1]} (processed at {w}x{h})"
     if not result.found:
         return (f"### No cervix found\nThe model found no cervix in this photo ({size}), so no crop is offered. "
                 f"Check that it is a colposcopy view of the cervix; with a lower threshold the model may "
-                f"still outline a faint candidate.\n\n- **Processing time:** {seconds * 1000:.0f} ms")
+                f"still outline a faint candidate.\n\n- **Processing time:** {seconds * 1000:.0f} ms{photo}")
     x0, y0, x1, y1 = result.box
     return (f"### Cervix found\n- **Confidence:** {result.confidence:.0%} (mean probability inside the mask)\n"
             f"- **Area:** {result.area_fraction:.0%} of the photo; box x {x0}-{x1}, y {y0}-{y1} in a {size} photo\n"
-            f"- **Processing time:** {seconds * 1000:.0f} ms")
+            f"- **Processing time:** {seconds * 1000:.0f} ms{photo}")
 
 
-def render(result: SegmentationResult, seconds: float, stem: str = "cervix"):
-    """Overlay, mask, crop (for the page), text, and the crop and mask PNG files."""
+def render(result: SegmentationResult, seconds: float, name: str = "cervix.png"):
+    """Overlay, mask, crop (for the page), text, and the crop and mask PNG files (named after
+    the photo's file ``name``)."""
+    stem = Path(name).stem
     mask_u8 = result.mask.astype(np.uint8) * 255
     crop = fit(result.crop) if result.found else None
     crop_file = write_download(result.crop, f"{stem}_crop.png") if result.found else None
     mask_file = write_download(mask_u8, f"{stem}_mask.png")
-    return fit(result.overlay), fit(mask_u8), crop, describe(result, seconds), crop_file, mask_file
+    return fit(result.overlay), fit(mask_u8), crop, describe(result, seconds, name), crop_file, mask_file
 
 
 def segment(photo: str | None, threshold: float, margin_percent: float, crop_mode: str):
@@ -295,7 +299,7 @@ def segment(photo: str | None, threshold: float, margin_percent: float, crop_mod
         result, seconds = analyse(photo, options_from(threshold, margin_percent, crop_mode))
     except Exception as err:
         raise gr.Error(html.escape(problem(err)), title=f"{APP}: this file cannot be used", print_exception=False) from None
-    return render(result, seconds, Path(upload_name(photo)).stem)
+    return render(result, seconds, upload_name(photo))
 
 
 def _downloads(crop_file: str | None, mask_file: str | None):
@@ -329,8 +333,8 @@ def show_photo(number: float, photo: str | None, threshold: float, margin_percen
         return photo_page(None, START_TEXT)
     try:
         result, seconds = analyse(photo, options_from(threshold, margin_percent, crop_mode))
-        stem = Path(upload_name(photo)).stem
-        overlay, mask, crop, text, crop_file, mask_file = render(result, seconds, stem)
+        name = upload_name(photo)
+        overlay, mask, crop, text, crop_file, mask_file = render(result, seconds, name)
     except Exception as err:
         if not GENERATIONS.is_current(key, number):
             return gr.skip()
@@ -339,7 +343,7 @@ def show_photo(number: float, photo: str | None, threshold: float, margin_percen
         return photo_page(None, "", problem_text=message)
     if not GENERATIONS.is_current(key, number):
         return gr.skip()
-    state = {"photo": photo, "stem": stem, "image": result.image, "probability": result.low_res_probability,
+    state = {"photo": photo, "name": name, "image": result.image, "probability": result.low_res_probability,
              "original_size": result.original_size, "made": time.time()}
     return photo_page(state, text, (overlay, mask, crop), (crop_file, mask_file))
 
@@ -355,7 +359,7 @@ def refine(number: float, state: dict | None, photo: str | None, threshold: floa
     try:
         result = SEGMENTER.postprocess(state["image"], state["probability"],
                                        options_from(threshold, margin_percent, crop_mode), state["original_size"])
-        overlay, mask, crop, text, crop_file, mask_file = render(result, time.perf_counter() - start, state["stem"])
+        overlay, mask, crop, text, crop_file, mask_file = render(result, time.perf_counter() - start, state["name"])
     except Exception as err:
         return photo_page(None, "", problem_text=problem(err))
     if not GENERATIONS.is_current(key, number):
