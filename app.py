@@ -11,6 +11,7 @@ and on SIGINT, and folders of earlier processes that were killed are purged at s
 images are arrays or PNGs written here, without EXIF or other metadata of the upload; logs carry
 sizes and timings only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,10 +38,15 @@ import atexit  # noqa: E402
 import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
+from gradio.data_classes import FileData, ListFiles  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from cervix_unet import InvalidImageError, SegmentationResult, Segmenter, SegmentOptions, to_png  # noqa: E402
 from cervix_unet.archive import ResultsArchive  # noqa: E402
+from cervix_unet.quality import FLAG_TEXT  # noqa: E402
+
+Outputs = tuple  # values or gr.update-like components for a page event's outputs, in order
+ApiOutputs = tuple  # overlay, mask, crop (arrays), text, crop PNG path, mask PNG path
 
 ROOT = Path(__file__).resolve().parent
 WEIGHTS = Path(os.environ.get("CERVIX_UNET_WEIGHTS", ROOT / "weights"))
@@ -70,8 +76,10 @@ vaginal fornices, and cuts it out, so that screening looks at the cervix and not
 vaginal walls, instruments and glare around it. Uploads and results are deleted from the server
 at most {RETENTION_S:.0f} seconds after the answer.
 """
-NOTICE = ("**Research use only. This is not a diagnostic device** and must not be used to make "
-          "clinical decisions. It can miss or mis-outline the cervix; check every result by eye.")
+NOTICE = (
+    "**Research use only. This is not a diagnostic device** and must not be used to make "
+    "clinical decisions. It can miss or mis-outline the cervix; check every result by eye."
+)
 CREDITS = """
 Example photographs: AnnoCerv dataset (CC BY 4.0), "AnnoCerv: A new dataset for feature-driven
 and image-based automated colposcopy analysis". The model was trained on AnnoCerv and the IARC
@@ -83,8 +91,10 @@ CSS = """
 @media (max-width: 700px) { #photo, #overlay, #mask, #crop {height: 250px !important;} }
 """
 START_TEXT = "Upload a photo to begin."
-SERIES_START = (f"Drop several photos of one examination (up to {MAX_SERIES}): each is segmented, "
-                "shown below, and put in one ZIP with every crop, mask and a summary CSV.")
+SERIES_START = (
+    f"Drop several photos of one examination (up to {MAX_SERIES}): each is segmented, "
+    "shown below, and put in one ZIP with every crop, mask and a summary CSV."
+)
 
 
 class PhotoUpload(gr.Image):
@@ -95,7 +105,7 @@ class PhotoUpload(gr.Image):
 
     is_template = True
 
-    def preprocess(self, payload):
+    def preprocess(self, payload: FileData | None) -> str | None:
         if payload is not None and payload.path:
             return str(payload.path)
         return super().preprocess(payload)
@@ -107,7 +117,7 @@ class SeriesUpload(gr.File):
 
     is_template = True
 
-    def preprocess(self, payload):
+    def preprocess(self, payload: ListFiles | FileData | None) -> list[str] | None:
         if payload is None:
             return None
         files = payload.root if hasattr(payload, "root") else [payload]
@@ -116,7 +126,9 @@ class SeriesUpload(gr.File):
 
 def load_segmenter() -> Segmenter:
     segmenter = Segmenter.from_pretrained(WEIGHTS)
-    log.info("model loaded from %s (backend %s, %dx%d)", WEIGHTS, segmenter.backend.name, segmenter.size, segmenter.size)
+    log.info(
+        "model loaded from %s (backend %s, %dx%d)", WEIGHTS, segmenter.backend.name, segmenter.size, segmenter.size
+    )
     return segmenter
 
 
@@ -124,6 +136,7 @@ SEGMENTER = load_segmenter()
 
 
 # ---- files: what a request reads and writes, and when it goes ----
+
 
 def files_gradio_keeps() -> set[str]:
     """Files Gradio never deletes (the cached examples), read as its own cache cleaner does."""
@@ -136,7 +149,7 @@ def files_in_queue() -> set[str]:
     they change, this returns nothing and the age rule alone applies."""
     paths: set[str] = set()
 
-    def walk(value) -> None:
+    def walk(value: object) -> None:
         if isinstance(value, dict):
             if isinstance(value.get("path"), str):
                 paths.add(value["path"])
@@ -163,8 +176,13 @@ def forget_removed(paths: list[str]) -> None:
         files.difference_update(paths)
 
 
-SWEEPER = Sweeper(PRIVATE.path, max_age=MIN_AGE, interval=SWEEP_EVERY,
-                  keep=lambda: files_gradio_keeps() | files_in_queue(), on_removed=forget_removed)
+SWEEPER = Sweeper(
+    PRIVATE.path,
+    max_age=MIN_AGE,
+    interval=SWEEP_EVERY,
+    keep=lambda: files_gradio_keeps() | files_in_queue(),
+    on_removed=forget_removed,
+)
 
 
 def download_path(name: str) -> Path:
@@ -219,9 +237,13 @@ def _key(request: gr.Request | None, part: str) -> str:
 
 # ---- one photo ----
 
+
 def options_from(threshold: float, margin_percent: float, crop_mode: str) -> SegmentOptions:
-    return SegmentOptions(threshold=float(threshold), margin=float(margin_percent) / 100,
-                          crop_mode="masked" if str(crop_mode).startswith("Masked") else "box")
+    return SegmentOptions(
+        threshold=float(threshold),
+        margin=float(margin_percent) / 100,
+        crop_mode="masked" if str(crop_mode).startswith("Masked") else "box",
+    )
 
 
 def analyse(path: str, options: SegmentOptions) -> tuple[SegmentationResult, float]:
@@ -268,18 +290,31 @@ def describe(result: SegmentationResult, seconds: float, name: str = "") -> str:
     with several open sees which photo the words are about)."""
     h, w = result.image.shape[:2]
     photo = f"\n- **Photo:** `{name.replace('`', '')}`" if name else ""
-    size = f"{w}x{h}" if result.scale == 1 else f"{result.original_size[0]}x{result.original_size[1]} (processed at {w}x{h})"
+    size = (
+        f"{w}x{h}"
+        if result.scale == 1
+        else f"{result.original_size[0]}x{result.original_size[1]} (processed at {w}x{h})"
+    )
     if not result.found:
-        return (f"### No cervix found\nThe model found no cervix in this photo ({size}), so no crop is offered. "
-                f"Check that it is a colposcopy view of the cervix; with a lower threshold the model may "
-                f"still outline a faint candidate.\n\n- **Processing time:** {seconds * 1000:.0f} ms{photo}")
+        return (
+            f"### No cervix found\nThe model found no cervix in this photo ({size}), so no crop is offered. "
+            f"Check that it is a colposcopy view of the cervix; with a lower threshold the model may "
+            f"still outline a faint candidate.\n\n- **Processing time:** {seconds * 1000:.0f} ms{photo}"
+        )
     x0, y0, x1, y1 = result.box
-    return (f"### Cervix found\n- **Confidence:** {result.confidence:.0%} (mean probability inside the mask)\n"
-            f"- **Area:** {result.area_fraction:.0%} of the photo; box x {x0}-{x1}, y {y0}-{y1} in a {size} photo\n"
-            f"- **Processing time:** {seconds * 1000:.0f} ms{photo}")
+    check = ""
+    if result.check:
+        reasons = [FLAG_TEXT[f] for f in result.flags] or ["the model is less sure of this outline than usual"]
+        check = f"\n\n**Check this result by eye:** {'; '.join(reasons)}."
+    return (
+        f"### Cervix found\n- **Confidence:** {result.confidence:.0%} (mean probability inside the mask); "
+        f"reliability {result.reliability:.0%}\n"
+        f"- **Area:** {result.area_fraction:.0%} of the photo; box x {x0}-{x1}, y {y0}-{y1} in a {size} photo\n"
+        f"- **Processing time:** {seconds * 1000:.0f} ms{photo}{check}"
+    )
 
 
-def render(result: SegmentationResult, seconds: float, name: str = "cervix.png"):
+def render(result: SegmentationResult, seconds: float, name: str = "cervix.png") -> ApiOutputs:
     """Overlay, mask, crop (for the page), text, and the crop and mask PNG files (named after
     the photo's file ``name``)."""
     stem = Path(name).stem
@@ -290,7 +325,7 @@ def render(result: SegmentationResult, seconds: float, name: str = "cervix.png")
     return fit(result.overlay), fit(mask_u8), crop, describe(result, seconds, name), crop_file, mask_file
 
 
-def segment(photo: str | None, threshold: float, margin_percent: float, crop_mode: str):
+def segment(photo: str | None, threshold: float, margin_percent: float, crop_mode: str) -> ApiOutputs:
     """The ``/segment`` API: overlay, mask, crop, text, crop PNG, mask PNG. A bad file raises
     ``gr.Error`` (a ``gradio_client`` caller gets an ``AppError`` with the reason)."""
     if not photo:
@@ -298,16 +333,26 @@ def segment(photo: str | None, threshold: float, margin_percent: float, crop_mod
     try:
         result, seconds = analyse(photo, options_from(threshold, margin_percent, crop_mode))
     except Exception as err:
-        raise gr.Error(html.escape(problem(err)), title=f"{APP}: this file cannot be used", print_exception=False) from None
+        raise gr.Error(
+            html.escape(problem(err)), title=f"{APP}: this file cannot be used", print_exception=False
+        ) from None
     return render(result, seconds, upload_name(photo))
 
 
-def _downloads(crop_file: str | None, mask_file: str | None):
-    return (gr.DownloadButton(value=crop_file, interactive=crop_file is not None),
-            gr.DownloadButton(value=mask_file, interactive=mask_file is not None))
+def _downloads(crop_file: str | None, mask_file: str | None) -> tuple[gr.DownloadButton, gr.DownloadButton]:
+    return (
+        gr.DownloadButton(value=crop_file, interactive=crop_file is not None),
+        gr.DownloadButton(value=mask_file, interactive=mask_file is not None),
+    )
 
 
-def photo_page(state, info: str, images=(None, None, None), files=(None, None), problem_text: str | None = None):
+def photo_page(
+    state: dict | None,
+    info: str,
+    images: tuple = (None, None, None),
+    files: tuple = (None, None),
+    problem_text: str | None = None,
+) -> Outputs:
     """All outputs of the one-photo part of the page: state, overlay, mask, crop, info, crop
     and mask downloads, the "make again" button and the timer."""
     if problem_text:
@@ -317,13 +362,14 @@ def photo_page(state, info: str, images=(None, None, None), files=(None, None), 
     return (state, *images, box, *_downloads(*files), gr.Button(visible=False), timer)
 
 
-def new_photo(request: gr.Request):
+def new_photo(request: gr.Request) -> Outputs:
     """Runs at once (not queued) when a photo is put on the page: numbers it, clears the page."""
     return GENERATIONS.next(_key(request, "photo")), *photo_page(None, "Finding the cervix…")
 
 
-def show_photo(number: float, photo: str | None, threshold: float, margin_percent: float, crop_mode: str,
-               request: gr.Request):
+def show_photo(
+    number: float, photo: str | None, threshold: float, margin_percent: float, crop_mode: str, request: gr.Request
+) -> Outputs | dict:
     """The page's job for one photo: its result, or what is wrong with it (stated in the page,
     with the app's name, until the next action). Shows nothing if the photo was replaced."""
     key = _key(request, "photo")
@@ -343,13 +389,27 @@ def show_photo(number: float, photo: str | None, threshold: float, margin_percen
         return photo_page(None, "", problem_text=message)
     if not GENERATIONS.is_current(key, number):
         return gr.skip()
-    state = {"photo": photo, "name": name, "image": result.image, "probability": result.low_res_probability,
-             "original_size": result.original_size, "made": time.time()}
+    state = {
+        "photo": photo,
+        "name": name,
+        "image": result.image,
+        "probability": result.working_probability,
+        "flipped": result.flipped_probability,
+        "original_size": result.original_size,
+        "made": time.time(),
+    }
     return photo_page(state, text, (overlay, mask, crop), (crop_file, mask_file))
 
 
-def refine(number: float, state: dict | None, photo: str | None, threshold: float, margin_percent: float,
-           crop_mode: str, request: gr.Request):
+def refine(
+    number: float,
+    state: dict | None,
+    photo: str | None,
+    threshold: float,
+    margin_percent: float,
+    crop_mode: str,
+    request: gr.Request,
+) -> Outputs | dict:
     """Redo mask, box and crop from the kept probability map with new controls (also makes the
     downloads again). Does nothing unless the kept photo is still the one shown."""
     key = _key(request, "photo")
@@ -357,8 +417,13 @@ def refine(number: float, state: dict | None, photo: str | None, threshold: floa
         return gr.skip()
     start = time.perf_counter()
     try:
-        result = SEGMENTER.postprocess(state["image"], state["probability"],
-                                       options_from(threshold, margin_percent, crop_mode), state["original_size"])
+        result = SEGMENTER.postprocess(
+            state["image"],
+            state["probability"],
+            options_from(threshold, margin_percent, crop_mode),
+            state["original_size"],
+            flipped=state["flipped"],
+        )
         overlay, mask, crop, text, crop_file, mask_file = render(result, time.perf_counter() - start, state["name"])
     except Exception as err:
         return photo_page(None, "", problem_text=problem(err))
@@ -368,13 +433,16 @@ def refine(number: float, state: dict | None, photo: str | None, threshold: floa
     return photo_page(state, text, (overlay, mask, crop), (crop_file, mask_file))
 
 
-def clear_photo(request: gr.Request):
+def clear_photo(request: gr.Request) -> Outputs:
     return GENERATIONS.next(_key(request, "photo")), *photo_page(None, START_TEXT)
 
 
 # ---- a series ----
 
-def run_series(files: list[str], options: SegmentOptions, progress=None) -> tuple[list, list[dict], str]:
+
+def run_series(
+    files: list[str], options: SegmentOptions, progress: gr.Progress | None = None
+) -> tuple[list, list[dict], str]:
     """Segment every file; return gallery items (overlay thumbnail, caption), summary rows and
     the ZIP's path. A bad file becomes a row with its reason; the others go on."""
     gallery, zip_path = [], download_path("cervix-unet-series.zip")
@@ -393,6 +461,7 @@ def run_series(files: list[str], options: SegmentOptions, progress=None) -> tupl
                 archive.add_error(name, problem(err))
                 continue
             caption = f"{name}: " + (f"cervix found ({result.confidence:.0%})" if result.found else "no cervix found")
+            caption += ", check by eye" if result.check else ""
             gallery.append((fit(result.overlay, THUMB_SIDE), caption))
         rows = archive.rows
     return gallery, rows, str(zip_path)
@@ -403,17 +472,25 @@ def series_text(rows: list[dict]) -> str:
     found = sum(r["status"] == "cervix found" for r in rows)
     missing = sum(r["status"] == "no cervix found" for r in rows)
     failed = len(rows) - found - missing
-    lines = [f"**{len(rows)} files:** cervix found in {found}, no cervix found in {missing}, "
-             f"{failed} could not be used.", "", "| # | file | result | reason |", "|---|---|---|---|"]
+    lines = [
+        f"**{len(rows)} files:** cervix found in {found}, no cervix found in {missing}, {failed} could not be used.",
+        "",
+        "| # | file | result | reason |",
+        "|---|---|---|---|",
+    ]
     for i, r in enumerate(rows, 1):
         result = f"{r['status']} ({r['confidence']:.0%})" if r["status"] == "cervix found" else r["status"]
+        if r.get("check"):
+            result += ", check by eye" + (f" ({r['flags']})" if r["flags"] else "")
         name = html.escape(r["file"]).replace("|", "&#124;")
         reason = html.escape(r.get("reason", "")).replace("|", "&#124;")
         lines.append(f"| {i} | {name} | {'⚠ ' if r['reason'] else ''}{result} | {reason} |")
     return "\n".join(lines)
 
 
-def segment_series(files: list[str] | None, threshold: float, margin_percent: float, crop_mode: str):
+def segment_series(
+    files: list[str] | None, threshold: float, margin_percent: float, crop_mode: str
+) -> tuple[list, str, str | None]:
     """The ``/segment_series`` API: gallery (overlay, caption), summary text, ZIP file."""
     if not files:
         return [], "", None
@@ -421,18 +498,32 @@ def segment_series(files: list[str] | None, threshold: float, margin_percent: fl
     return gallery, series_text(rows), zip_path
 
 
-def series_page(state, gallery, info: str, zip_file: str | None):
-    return (state, gallery, info, gr.DownloadButton(value=zip_file, interactive=zip_file is not None),
-            gr.Timer(active=True) if zip_file else gr.skip())
+def series_page(state: dict | None, gallery: list | None, info: str, zip_file: str | None) -> Outputs:
+    return (
+        state,
+        gallery,
+        info,
+        gr.DownloadButton(value=zip_file, interactive=zip_file is not None),
+        gr.Timer(active=True) if zip_file else gr.skip(),
+    )
 
 
-def new_series(files: list[str] | None, request: gr.Request):
+def new_series(files: list[str] | None, request: gr.Request) -> Outputs:
     """Runs at once when photos are dropped: numbers the drop, clears the page."""
-    return GENERATIONS.next(_key(request, "series")), *series_page(None, None, f"Working on {len(files or [])} photos…", None)
+    return GENERATIONS.next(_key(request, "series")), *series_page(
+        None, None, f"Working on {len(files or [])} photos…", None
+    )
 
 
-def show_series(number: float, files: list[str] | None, threshold: float, margin_percent: float, crop_mode: str,
-                request: gr.Request, progress=gr.Progress()):
+def show_series(
+    number: float,
+    files: list[str] | None,
+    threshold: float,
+    margin_percent: float,
+    crop_mode: str,
+    request: gr.Request,
+    progress: gr.Progress = gr.Progress(),
+) -> Outputs | dict:
     """The page's job for one drop of several photos (nothing if they were replaced meanwhile)."""
     key = _key(request, "series")
     if not GENERATIONS.is_current(key, number):
@@ -448,11 +539,11 @@ def show_series(number: float, files: list[str] | None, threshold: float, margin
     return series_page({"made": time.time()}, gallery, series_text(rows), zip_path)
 
 
-def clear_series(request: gr.Request):
+def clear_series(request: gr.Request) -> Outputs:
     return GENERATIONS.next(_key(request, "series")), *series_page(None, None, SERIES_START, None)
 
 
-def expire_downloads(photo_state: dict | None, series_state: dict | None):
+def expire_downloads(photo_state: dict | None, series_state: dict | None) -> Outputs:
     """Timer tick: disable download buttons whose files the sweeper may soon delete."""
     now = time.time()
     photo_due = bool(photo_state and photo_state.get("made") and now - photo_state["made"] >= DOWNLOADS_VALID_S)
@@ -462,13 +553,19 @@ def expire_downloads(photo_state: dict | None, series_state: dict | None):
     photo_waiting = bool(photo_state and photo_state.get("made"))
     series_waiting = bool(series_state) and not series_due
     off = gr.DownloadButton(value=None, interactive=False)
-    return (photo_state, off if photo_due else gr.skip(), off if photo_due else gr.skip(),
-            gr.Button(visible=True) if photo_due else gr.skip(),
-            None if series_due else gr.skip(), off if series_due else gr.skip(),
-            gr.Timer(active=photo_waiting or series_waiting))
+    return (
+        photo_state,
+        off if photo_due else gr.skip(),
+        off if photo_due else gr.skip(),
+        gr.Button(visible=True) if photo_due else gr.skip(),
+        None if series_due else gr.skip(),
+        off if series_due else gr.skip(),
+        gr.Timer(active=photo_waiting or series_waiting),
+    )
 
 
 # ---- the page ----
+
 
 def build() -> gr.Blocks:
     with gr.Blocks(title=APP) as demo:
@@ -485,47 +582,104 @@ def build() -> gr.Blocks:
                 # Columns wrap on a narrow screen: each control stays under the image it changes.
                 with gr.Row(equal_height=False):
                     with gr.Column(min_width=260):
-                        photo = PhotoUpload(label="Photo", type="filepath", sources=["upload", "clipboard"],
-                                            elem_id="photo", height=340)
+                        photo = PhotoUpload(
+                            label="Photo", type="filepath", sources=["upload", "clipboard"], elem_id="photo", height=340
+                        )
                         info = gr.Markdown(START_TEXT, elem_id="info")
                         again = gr.Button("Make the downloads again", visible=False, size="sm", elem_id="again")
                     with gr.Column(min_width=260):
-                        overlay = gr.Image(label="Cervix outlined", format="png", interactive=False, elem_id="overlay",
-                                           height=340, buttons=["fullscreen"], elem_classes="result-image")
+                        overlay = gr.Image(
+                            label="Cervix outlined",
+                            format="png",
+                            interactive=False,
+                            elem_id="overlay",
+                            height=340,
+                            buttons=["fullscreen"],
+                            elem_classes="result-image",
+                        )
                     with gr.Column(min_width=260):
-                        mask = gr.Image(label="Mask", format="png", interactive=False, elem_id="mask", height=340,
-                                        buttons=["fullscreen"], elem_classes="result-image")
-                        threshold = gr.Slider(0.05, 0.95, value=SegmentOptions.threshold, step=0.05, label="Threshold",
-                                              info="probability above which a pixel counts as cervix")
-                        mask_download = gr.DownloadButton("Download mask (PNG)", elem_id="download-mask",
-                                                          interactive=False)
+                        mask = gr.Image(
+                            label="Mask",
+                            format="png",
+                            interactive=False,
+                            elem_id="mask",
+                            height=340,
+                            buttons=["fullscreen"],
+                            elem_classes="result-image",
+                        )
+                        threshold = gr.Slider(
+                            0.05,
+                            0.95,
+                            value=SegmentOptions.threshold,
+                            step=0.05,
+                            label="Threshold",
+                            info="probability above which a pixel counts as cervix",
+                        )
+                        mask_download = gr.DownloadButton(
+                            "Download mask (PNG)", elem_id="download-mask", interactive=False
+                        )
                     with gr.Column(min_width=260):
-                        crop = gr.Image(label="Cropped cervix", format="png", interactive=False, elem_id="crop",
-                                        height=340, buttons=["fullscreen"], elem_classes="result-image")
-                        margin = gr.Slider(0, 30, value=SegmentOptions.margin * 100, step=1, label="Crop margin (%)",
-                                           info="space kept around the cervix box")
-                        crop_mode = gr.Radio(["Box", "Masked (black outside the cervix)"], value="Box", label="Crop mode")
-                        crop_download = gr.DownloadButton("Download crop (PNG)", elem_id="download-crop",
-                                                          interactive=False)
-                examples = gr.Examples(examples=[[str(p)] for p in EXAMPLES], inputs=[photo],
-                                       label="Examples (AnnoCerv, CC BY 4.0)", elem_id="examples")
+                        crop = gr.Image(
+                            label="Cropped cervix",
+                            format="png",
+                            interactive=False,
+                            elem_id="crop",
+                            height=340,
+                            buttons=["fullscreen"],
+                            elem_classes="result-image",
+                        )
+                        margin = gr.Slider(
+                            0,
+                            30,
+                            value=SegmentOptions.margin * 100,
+                            step=1,
+                            label="Crop margin (%)",
+                            info="space kept around the cervix box",
+                        )
+                        crop_mode = gr.Radio(
+                            ["Box", "Masked (black outside the cervix)"], value="Box", label="Crop mode"
+                        )
+                        crop_download = gr.DownloadButton(
+                            "Download crop (PNG)", elem_id="download-crop", interactive=False
+                        )
+                examples = gr.Examples(
+                    examples=[[str(p)] for p in EXAMPLES],
+                    inputs=[photo],
+                    label="Examples (AnnoCerv, CC BY 4.0)",
+                    elem_id="examples",
+                )
             with gr.Tab("A series (one examination)", id="series"):
                 with gr.Row(equal_height=False):
                     with gr.Column(min_width=260):
-                        series_files = SeriesUpload(label="Photos of one examination", file_count="multiple",
-                                                    elem_id="series-files", height=200)
+                        series_files = SeriesUpload(
+                            label="Photos of one examination", file_count="multiple", elem_id="series-files", height=200
+                        )
                         with gr.Row():
-                            s_threshold = gr.Slider(0.05, 0.95, value=SegmentOptions.threshold, step=0.05,
-                                                    label="Threshold", min_width=120)
-                            s_margin = gr.Slider(0, 30, value=SegmentOptions.margin * 100, step=1,
-                                                 label="Crop margin (%)", min_width=120)
-                        s_crop_mode = gr.Radio(["Box", "Masked (black outside the cervix)"], value="Box",
-                                               label="Crop mode", info="settings apply to the next photos dropped")
-                        zip_download = gr.DownloadButton("Download all (ZIP: crops, masks, summary.csv)",
-                                                         elem_id="download-zip", interactive=False)
+                            s_threshold = gr.Slider(
+                                0.05, 0.95, value=SegmentOptions.threshold, step=0.05, label="Threshold", min_width=120
+                            )
+                            s_margin = gr.Slider(
+                                0, 30, value=SegmentOptions.margin * 100, step=1, label="Crop margin (%)", min_width=120
+                            )
+                        s_crop_mode = gr.Radio(
+                            ["Box", "Masked (black outside the cervix)"],
+                            value="Box",
+                            label="Crop mode",
+                            info="settings apply to the next photos dropped",
+                        )
+                        zip_download = gr.DownloadButton(
+                            "Download all (ZIP: crops, masks, summary.csv)", elem_id="download-zip", interactive=False
+                        )
                     with gr.Column(scale=2, min_width=260):
-                        gallery = gr.Gallery(label="Results", elem_id="gallery", format="png", columns=3,
-                                             buttons=["fullscreen"], height="auto", interactive=False)
+                        gallery = gr.Gallery(
+                            label="Results",
+                            elem_id="gallery",
+                            format="png",
+                            columns=3,
+                            buttons=["fullscreen"],
+                            height="auto",
+                            interactive=False,
+                        )
                 series_info = gr.Markdown(SERIES_START, elem_id="series-info")
         gr.Markdown(CREDITS)
 
@@ -541,43 +695,79 @@ def build() -> gr.Blocks:
         job = dict(api_name=False, concurrency_id="model", trigger_mode="multiple")
         quick = dict(queue=False, api_name=False, show_progress="hidden")
         photo.upload(new_photo, None, [photo_number, *page_outputs], **quick).then(
-            show_photo, [photo_number, photo, *controls], page_outputs, **job)
+            show_photo, [photo_number, photo, *controls], page_outputs, **job
+        )
         examples.load_input_event.then(new_photo, None, [photo_number, *page_outputs], **quick).then(
-            show_photo, [photo_number, photo, *controls], page_outputs, **job)
+            show_photo, [photo_number, photo, *controls], page_outputs, **job
+        )
         photo.clear(clear_photo, None, [photo_number, *page_outputs], **quick)
         for control in controls:
-            control.input(refine, [photo_number, state, photo, *controls], page_outputs, show_progress="hidden",
-                          **{**job, "trigger_mode": "always_last"})
+            control.input(
+                refine,
+                [photo_number, state, photo, *controls],
+                page_outputs,
+                show_progress="hidden",
+                **{**job, "trigger_mode": "always_last"},
+            )
         again.click(refine, [photo_number, state, photo, *controls], page_outputs, **job)
 
         series_files.upload(new_series, [series_files], [series_number, *series_outputs], **quick).then(
-            show_series, [series_number, series_files, *series_controls], series_outputs, **job)
+            show_series, [series_number, series_files, *series_controls], series_outputs, **job
+        )
         series_files.clear(clear_series, None, [series_number, *series_outputs], **quick)
 
-        timer.tick(expire_downloads, [state, series_state],
-                   [state, crop_download, mask_download, again, series_state, zip_download, timer],
-                   queue=False, api_name=False, show_progress="hidden")
+        timer.tick(
+            expire_downloads,
+            [state, series_state],
+            [state, crop_download, mask_download, again, series_state, zip_download, timer],
+            queue=False,
+            api_name=False,
+            show_progress="hidden",
+        )
 
         # The named API, apart from the page's events: callers get errors raised, not shown.
-        gr.on([], segment, [photo, *controls], [overlay, mask, crop, info, crop_download, mask_download],
-              api_name="segment", concurrency_id="model")
-        gr.on([], segment_series, [series_files, *series_controls], [gallery, series_info, zip_download],
-              api_name="segment_series", concurrency_id="model")
+        gr.on(
+            [],
+            segment,
+            [photo, *controls],
+            [overlay, mask, crop, info, crop_download, mask_download],
+            api_name="segment",
+            concurrency_id="model",
+        )
+        gr.on(
+            [],
+            segment_series,
+            [series_files, *series_controls],
+            [gallery, series_info, zip_download],
+            api_name="segment_series",
+            concurrency_id="model",
+        )
     demo.queue(default_concurrency_limit=2, max_size=64)
     return demo
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="cervix-unet web app")
-    parser.add_argument("--share", action="store_true", default=os.environ.get("CERVIX_UNET_SHARE") == "1",
-                        help="create a public share link")
+    parser.add_argument(
+        "--share",
+        action="store_true",
+        default=os.environ.get("CERVIX_UNET_SHARE") == "1",
+        help="create a public share link",
+    )
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args()
     PRIVATE.remove_on_exit()
     log.info("private folder %s; files deleted at most %.0f s after use", PRIVATE.path, RETENTION_S)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size="50mb",
-                css=CSS, footer_links=["api"], show_error=False)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        max_file_size="50mb",
+        css=CSS,
+        footer_links=["api"],
+        show_error=False,
+    )
 
 
 demo = build()  # Hugging Face Spaces and `gradio app.py` look for `demo`

@@ -12,6 +12,7 @@ Images are PNGs written from pixel arrays: no EXIF, GPS, ICC or text of the phot
 carry a fixed date (1980-01-01), not the time they were made. Boxes in the CSV are in the
 photo's own (full-size, upright) pixels.
 """
+
 from __future__ import annotations
 
 import csv
@@ -25,8 +26,29 @@ from .crop import scale_box
 from .pipeline import SegmentationResult
 from .render import to_png
 
-FIELDS = ["file", "status", "reason", "found", "confidence", "area_fraction", "width", "height",
-          "box_x0", "box_y0", "box_x1", "box_y1", "crop_x0", "crop_y0", "crop_x1", "crop_y1", "crop_file", "mask_file"]
+FIELDS = [
+    "file",
+    "status",
+    "reason",
+    "found",
+    "confidence",
+    "reliability",
+    "check",
+    "flags",
+    "area_fraction",
+    "width",
+    "height",
+    "box_x0",
+    "box_y0",
+    "box_x1",
+    "box_y1",
+    "crop_x0",
+    "crop_y0",
+    "crop_x1",
+    "crop_y1",
+    "crop_file",
+    "mask_file",
+]
 _FIXED_DATE = (1980, 1, 1, 0, 0, 0)
 
 
@@ -59,15 +81,24 @@ class ResultsArchive:
         """Add one photo's crop (when a cervix was found) and mask; return its summary row."""
         stem = self._stem(name)
         size = (result.image.shape[1], result.image.shape[0])
-        row = {"file": name, "status": "cervix found" if result.found else "no cervix found", "reason": "",
-               "found": result.found, "confidence": round(result.confidence, 4),
-               "area_fraction": round(result.area_fraction, 4),
-               "width": result.original_size[0], "height": result.original_size[1]}
+        row = {
+            "file": name,
+            "status": "cervix found" if result.found else "no cervix found",
+            "reason": "",
+            "found": result.found,
+            "confidence": round(result.confidence, 4),
+            "reliability": round(result.reliability, 4),
+            "check": result.check,
+            "flags": "; ".join(result.flags),
+            "area_fraction": round(result.area_fraction, 4),
+            "width": result.original_size[0],
+            "height": result.original_size[1],
+        }
         if result.found:
             box = scale_box(result.box, size, result.original_size)
             crop_box = scale_box(result.crop_box, size, result.original_size)
-            row.update(zip(FIELDS[8:12], box))
-            row.update(zip(FIELDS[12:16], crop_box))
+            row.update(zip(["box_x0", "box_y0", "box_x1", "box_y1"], box))
+            row.update(zip(["crop_x0", "crop_y0", "crop_x1", "crop_y1"], crop_box))
             row["crop_file"] = f"crops/{stem}_crop.png"
             self._write(row["crop_file"], to_png(result.crop))
         row["mask_file"] = f"masks/{stem}_mask.png"

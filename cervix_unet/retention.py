@@ -14,6 +14,7 @@ one folder of its own, ``<parent>/cervix-unet-app-<pid>-<start>``:
 
 Nothing here imports Gradio; the app tells the sweeper which files Gradio still needs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -80,7 +81,7 @@ class PrivateFolder:
 
         atexit.register(self.remove)
 
-        def handle(signum: int, frame) -> None:
+        def handle(signum: int, frame: object) -> None:
             log.info("received %s: removing %s and exiting", signal.Signals(signum).name, self.path)
             self.remove()
             os._exit(0)  # the server's threads never delay the exit; nothing is left to flush
@@ -115,8 +116,14 @@ class Sweeper:
     ``keep`` returns paths that must stay whatever their age (files a queued request will read,
     files the server never deletes); it is called once per sweep."""
 
-    def __init__(self, root: str | Path, max_age: float, interval: float,
-                 keep: Callable[[], set[str]] = set, on_removed: Callable[[list[str]], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        max_age: float,
+        interval: float,
+        keep: Callable[[], set[str]] = set,
+        on_removed: Callable[[list[str]], None] | None = None,
+    ) -> None:
         self.root = Path(root)
         self.max_age = max_age
         self.interval = interval

@@ -130,8 +130,8 @@ def markdown(report: dict) -> str:
         lines.append(f"| {i} | {w['ok']}/{w['requests']} | {w['wall_s']:.2f} | {w['throughput_per_s']:.1f} | "
                      f"{w['latency_median_s']:.2f} | {w['latency_max_s']:.2f} | {w['rss_mb_after']:.0f} |")
     mixed = report["identical_and_distinct"]
-    lines += ["", f"Then {mixed['identical']} requests with the same file and {mixed['distinct']} with different files, "
-              f"all at once: {mixed['ok']}/{mixed['requests']} answered correctly in {mixed['wall_s']:.2f} s."]
+    lines += ["", f"Then {mixed['identical']} requests with the same file and {mixed['distinct']} with different "
+              f"files, all at once: {mixed['ok']}/{mixed['requests']} answered correctly in {mixed['wall_s']:.2f} s."]
     return "\n".join(lines) + "\n"
 
 

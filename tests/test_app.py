@@ -145,8 +145,8 @@ def test_sigterm_removes_the_private_folder_and_start_purges_dead_ones(tmp_path)
         client = Client(server.url, verbose=False)
         _segment(client, EXAMPLES[0])
         assert any(p.is_file() for p in server.private_dirs[0].rglob("*"))
-        threads = [threading.Thread(target=lambda: _try(lambda: _segment(Client(server.url, verbose=False), EXAMPLES[1])))
-                   for _ in range(4)]
+        in_flight = lambda: _try(lambda: _segment(Client(server.url, verbose=False), EXAMPLES[1]))  # noqa: E731
+        threads = [threading.Thread(target=in_flight) for _ in range(4)]
         for t in threads:
             t.start()
         time.sleep(1.0)  # requests uploading and in the queue

@@ -1,5 +1,6 @@
 """The private folder and the sweeper: files go on schedule, never while held, and the folder
 goes on SIGTERM / SIGINT and when its process was killed."""
+
 import os
 import signal
 import subprocess
