@@ -185,16 +185,18 @@ SWEEPER = Sweeper(
 )
 
 
-def download_path(name: str) -> Path:
-    """A path in a new folder of its own for a file the user may download."""
-    folder = PRIVATE.path / f"download-{uuid.uuid4().hex}"
+def new_folder() -> Path:
+    """A new folder for one answer's files. Every file the app returns is written here under a
+    name of its own: Gradio's own cache names files by their content, so two requests with the
+    same photo would rewrite one file while it is being sent (a truncated download)."""
+    folder = PRIVATE.path / f"answer-{uuid.uuid4().hex}"
     folder.mkdir()
-    return folder / name
+    return folder
 
 
-def write_download(array: np.ndarray, name: str) -> str:
-    """A PNG (no metadata) for a download button; the sweeper removes it with the rest."""
-    path = download_path(name)
+def write_png(folder: Path, name: str, array: np.ndarray) -> str:
+    """A PNG of ``array`` (no metadata) in ``folder``; the sweeper removes it with the rest."""
+    path = folder / name
     path.write_bytes(to_png(array))
     return str(path)
 
@@ -315,14 +317,26 @@ def describe(result: SegmentationResult, seconds: float, name: str = "") -> str:
 
 
 def render(result: SegmentationResult, seconds: float, name: str = "cervix.png") -> ApiOutputs:
-    """Overlay, mask, crop (for the page), text, and the crop and mask PNG files (named after
-    the photo's file ``name``)."""
-    stem = Path(name).stem
+    """Overlay, mask and crop as shown (at most DISPLAY_SIDE), text, and the crop and mask PNGs
+    at the photo's size (named after its file ``name``), all files of this answer alone."""
+    folder, stem = new_folder(), Path(name).stem
     mask_u8 = result.mask.astype(np.uint8) * 255
-    crop = fit(result.crop) if result.found else None
-    crop_file = write_download(result.crop, f"{stem}_crop.png") if result.found else None
-    mask_file = write_download(mask_u8, f"{stem}_mask.png")
-    return fit(result.overlay), fit(mask_u8), crop, describe(result, seconds, name), crop_file, mask_file
+    mask_file = write_png(folder, f"{stem}_mask.png", mask_u8)
+    crop_file = write_png(folder, f"{stem}_crop.png", result.crop) if result.found else None
+
+    def shown(array: np.ndarray, kind: str, full_file: str | None = None) -> str:
+        small = fit(array)
+        return full_file if small is array and full_file else write_png(folder, f"view-{kind}.png", small)
+
+    crop = shown(result.crop, "crop", crop_file) if result.found else None
+    return (
+        shown(result.overlay, "overlay"),
+        shown(mask_u8, "mask", mask_file),
+        crop,
+        describe(result, seconds, name),
+        crop_file,
+        mask_file,
+    )
 
 
 def segment(photo: str | None, threshold: float, margin_percent: float, crop_mode: str) -> ApiOutputs:
@@ -445,7 +459,8 @@ def run_series(
 ) -> tuple[list, list[dict], str]:
     """Segment every file; return gallery items (overlay thumbnail, caption), summary rows and
     the ZIP's path. A bad file becomes a row with its reason; the others go on."""
-    gallery, zip_path = [], download_path("cervix-unet-series.zip")
+    folder = new_folder()
+    gallery, zip_path = [], folder / "cervix-unet-series.zip"
     with SWEEPER.hold(files), ResultsArchive(zip_path) as archive:
         for i, path in enumerate(files):
             name = upload_name(path)
@@ -462,7 +477,7 @@ def run_series(
                 continue
             caption = f"{name}: " + (f"cervix found ({result.confidence:.0%})" if result.found else "no cervix found")
             caption += ", check by eye" if result.check else ""
-            gallery.append((fit(result.overlay, THUMB_SIDE), caption))
+            gallery.append((write_png(folder, f"view-{i}.png", fit(result.overlay, THUMB_SIDE)), caption))
         rows = archive.rows
     return gallery, rows, str(zip_path)
 

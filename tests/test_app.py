@@ -94,9 +94,13 @@ def test_uploads_and_results_go_within_the_retention_time(client, app_server, tm
 
 
 def test_identical_and_different_uploads_at_once(app_server):
-    """8 requests with the same bytes (stored once by Gradio) and 8 with different ones: 16/16."""
+    """8 requests with the same bytes (stored once by Gradio) and 8 with different ones: 16/16.
+    Every answer's files are its own: none is named by its content (Gradio's cache does that, and
+    rewrote a file shared by identical answers while it was being sent)."""
     report = identical_and_distinct(app_server.url, 8)
     assert report["ok"] == report["requests"] == 16, report
+    [private] = app_server.private_dirs
+    assert [p.name for p in private.glob("*/image.png")] == []
 
 
 def test_a_series_gives_a_gallery_a_zip_and_reasons(client, tmp_path):
