@@ -1,4 +1,5 @@
 """Shared fixtures: the shipped model, the example photos, the development data beside the repo."""
+
 from __future__ import annotations
 
 import io
@@ -55,12 +56,15 @@ def example_key(path: Path) -> str:
     return f"annocerv/images/{path.name}"
 
 
+APP_RETENTION_S = 12  # short, so the tests see files deleted; the app's default is 60
+
+
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
-    """The real app running in its own process on a loopback port."""
+    """The real app running in its own process on a loopback port, files kept 12 s."""
     from tests.app_server import AppServer
 
-    server = AppServer(tmp_path_factory.mktemp("app"))
+    server = AppServer(tmp_path_factory.mktemp("app"), env={"CERVIX_UNET_RETENTION_S": str(APP_RETENTION_S)})
     yield server
     server.stop()
 
