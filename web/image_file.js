@@ -9,7 +9,8 @@ export class InvalidImageError extends Error {
   }
 }
 
-// The browser reads what its decoders read; TIFF (which the Python package reads) is not among them.
+// The browser reads what its decoders read; TIFF, GIF, AVIF and HEIC (which the Python package
+// reads) are not all among them.
 const READABLE = "JPEG, PNG, BMP or WebP";
 export const MESSAGES = {
   empty: "The file is empty.",
@@ -18,7 +19,7 @@ export const MESSAGES = {
   truncated: "The image could not be decoded: it is truncated or corrupt.",
   tooLarge: (w, h, max) =>
     `The image is too large (${w}x${h} = ${(w * h / 1e6).toFixed(0)} megapixels; ` +
-    `the limit is ${(max / 1e6).toFixed(0)}). Please upload a smaller photograph.`,
+    `the limit is ${(max / 1e6).toFixed(0)}). It was refused before decoding. Please use a smaller photograph.`,
   tooSmall: (w, h, min) => `The image is too small (${w}x${h}); it needs at least ${min} pixels a side.`,
 };
 

@@ -149,6 +149,12 @@ export function linearResize(src, sw, sh, dw, dh, cn) {
  * ``row(y)`` as for areaResize; ``all()`` gives the whole photo (only needed for tiny photos). */
 export function resizeRgb(row, all, w, h, size, stride) {
   if (Math.min(w, h) < size) return linearResize(packRgb(all(), w * h, stride), w, h, size, size, 3);
+  while (Math.min(w, h) >= 4 * size) { // camera photos: halved first (2x2 area, even sizes), as the package does
+    const hw = Math.floor(w / 2), hh = Math.floor(h / 2);
+    const half = areaResize(row, 2 * hw, 2 * hh, hw, hh, stride);
+    row = (y) => half.subarray(y * hw * 3, (y + 1) * hw * 3);
+    w = hw; h = hh; stride = 3;
+  }
   const k = Math.floor(Math.min(w, h) / size);
   if (k >= 2) {
     const sw = Math.floor(w / k), sh = Math.floor(h / k);
