@@ -43,6 +43,7 @@ from PIL import Image  # noqa: E402
 
 from cervix_unet import InvalidImageError, SegmentationResult, Segmenter, SegmentOptions, to_png  # noqa: E402
 from cervix_unet.archive import ResultsArchive  # noqa: E402
+from cervix_unet.image_io import read_image  # noqa: E402
 from cervix_unet.quality import FLAG_TEXT  # noqa: E402
 from web_page import add_web_link, web_routes  # noqa: E402  (the in-browser page at /web/)
 
@@ -61,7 +62,7 @@ SWEEP_EVERY = max(1.0, min(10.0, RETENTION_S / 6))
 MIN_AGE = RETENTION_S - SWEEP_EVERY  # files are deleted between MIN_AGE and RETENTION_S after last use
 # The page disables its download buttons before the files can go (ticks every SWEEP_EVERY).
 DOWNLOADS_VALID_S = max(1.0, MIN_AGE - SWEEP_EVERY - 1)
-STATE_MINUTES = 5  # the decoded photo and probability map stay in memory this long (for the controls)
+STATE_MINUTES = 5  # the upload's bytes and the probability maps stay in memory this long (for the controls)
 # Gradio keeps a copy of the page's configuration (~75 KB here) for every session it has seen
 # (each page load, each gradio_client Client) until 10,000 of them: up to 750 MB. The oldest
 # session's goes beyond this many (its tab then keeps its results, but not the controls' state).
@@ -253,8 +254,8 @@ def options_from(threshold: float, margin_percent: float, crop_mode: str) -> Seg
     )
 
 
-def analyse(path: str, options: SegmentOptions) -> tuple[SegmentationResult, float]:
-    """Read an upload (held against the sweeper while read) and segment it."""
+def analyse(path: str, options: SegmentOptions) -> tuple[SegmentationResult, float, bytes]:
+    """Read an upload (held against the sweeper while read) and segment it; also its bytes."""
     start = time.perf_counter()
     with SWEEPER.hold([path]):
         data = Path(path).read_bytes()
@@ -266,7 +267,7 @@ def analyse(path: str, options: SegmentOptions) -> tuple[SegmentationResult, flo
     seconds = time.perf_counter() - start
     h, w = result.image.shape[:2]
     log.info("segmented %dx%d in %.0f ms, found=%s", w, h, seconds * 1000, result.found)
-    return result, seconds
+    return result, seconds, data
 
 
 def problem(err: BaseException) -> str:
@@ -350,7 +351,7 @@ def segment(photo: str | None, threshold: float, margin_percent: float, crop_mod
     if not photo:
         return None, None, None, "", None, None
     try:
-        result, seconds = analyse(photo, options_from(threshold, margin_percent, crop_mode))
+        result, seconds, _ = analyse(photo, options_from(threshold, margin_percent, crop_mode))
     except Exception as err:
         raise gr.Error(
             html.escape(problem(err)), title=f"{APP}: this file cannot be used", print_exception=False
@@ -397,7 +398,7 @@ def show_photo(
     if not photo:
         return photo_page(None, START_TEXT)
     try:
-        result, seconds = analyse(photo, options_from(threshold, margin_percent, crop_mode))
+        result, seconds, data = analyse(photo, options_from(threshold, margin_percent, crop_mode))
         name = upload_name(photo)
         overlay, mask, crop, text, crop_file, mask_file = render(result, seconds, name)
     except Exception as err:
@@ -411,7 +412,8 @@ def show_photo(
     state = {
         "photo": photo,
         "name": name,
-        "image": result.image,
+        "data": data,  # the upload as sent (a few MB at most), decoded again by refine: a
+        # decoded camera photo would hold 36 MB per session for STATE_MINUTES
         "probability": result.working_probability,
         "flipped": result.flipped_probability,
         "original_size": result.original_size,
@@ -436,8 +438,9 @@ def refine(
         return gr.skip()
     start = time.perf_counter()
     try:
+        image = read_image(state["data"], SEGMENTER.max_pixels, SEGMENTER.max_side).pixels
         result = SEGMENTER.postprocess(
-            state["image"],
+            image,
             state["probability"],
             options_from(threshold, margin_percent, crop_mode),
             state["original_size"],
@@ -475,7 +478,7 @@ def run_series(
                 archive.add_error(name, f"not processed: at most {MAX_SERIES} photos are processed at once")
                 continue
             try:
-                result, _ = analyse(path, options)
+                result, _, _ = analyse(path, options)
                 archive.add(name, result)
             except Exception as err:
                 archive.add_error(name, problem(err))

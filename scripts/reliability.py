@@ -8,8 +8,11 @@
   part and the phone photos): AUROC of the reliability score for "Dice below 0.85", how many
   failures "check this result" flags, how many good results it flags needlessly, and photos
   below Dice 0.70 that carry neither a low score nor a flag.
-- No cervix: the pool's empty labels and non-colposcopy pictures shipped with scikit-image
-  (a face, a cat, coffee, text, a page, textures): how many come back "no cervix found".
+- No cervix: the pool's empty labels and the held-out part of the made-up non-colposcopy
+  pictures (workshop/negatives.py: faces, a landscape, a flower, documents, a page, a clock,
+  patterns; none of them trained on): how many come back "no cervix found".
+- ``--unseen val`` for weights trained on the split's training part including phone photos
+  (the default, ``val+mobileodt``, is for weights that never saw a phone photo).
 """
 
 from __future__ import annotations
@@ -25,35 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cervix_unet import Segmenter, quality  # noqa: E402
 from cervix_unet.workshop.evaluate import score_images, write_rows  # noqa: E402
 from cervix_unet.workshop.labels import load_labels  # noqa: E402
+from cervix_unet.workshop.negatives import library_pictures  # noqa: E402
 from cervix_unet.workshop.split import select_keys  # noqa: E402
 
 FAIL_DICE = 0.85
-NON_COLPOSCOPY = [
-    "astronaut",
-    "camera",
-    "coffee",
-    "chelsea",
-    "rocket",
-    "text",
-    "page",
-    "coins",
-    "hubble_deep_field",
-    "immunohistochemistry",
-    "retina",
-    "moon",
-    "clock",
-    "colorwheel",
-    "grass",
-    "gravel",
-    "brick",
-]
-
-
-def non_colposcopy_pictures() -> dict[str, np.ndarray]:
-    """Pictures that are not colposcopy photos, from scikit-image's bundled samples."""
-    import skimage.data
-
-    return {name: getattr(skimage.data, name)() for name in NON_COLPOSCOPY}
 
 
 def chart(rows: list[dict], path: Path) -> None:
@@ -70,7 +48,7 @@ def chart(rows: list[dict], path: Path) -> None:
     ax.axhline(FAIL_DICE, color="r", ls=":", lw=1, label=f"failure: Dice < {FAIL_DICE}")
     ax.set_xlabel("reliability (confidence x mirrored-photo agreement)")
     ax.set_ylabel("Dice against the label")
-    ax.set_title("Reliability against Dice, photos the shipped model never trained on")
+    ax.set_title("Reliability against Dice, photos the model never trained on")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -83,6 +61,7 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--labels", default="labels")
     parser.add_argument("--out", default="reports/reliability")
+    parser.add_argument("--unseen", choices=["val", "val+mobileodt"], default="val+mobileodt")
     args = parser.parse_args()
     from sklearn.metrics import roc_auc_score
 
@@ -92,7 +71,9 @@ def main() -> None:
     segmenter = Segmenter.from_pretrained(args.weights, max_side=None)
     rows = score_images(segmenter, sorted(labels), labels, args.data, "scoring the pool")
     write_rows(rows, out / "per_image.csv")
-    unseen = set(select_keys(labels, args.labels, "val")) | {k for k in labels if k.startswith("mobileodt/")}
+    unseen = set(select_keys(labels, args.labels, "val"))
+    if args.unseen == "val+mobileodt":
+        unseen |= {k for k in labels if k.startswith("mobileodt/")}
     held = [r for r in rows if r["image"] in unseen and not r["label_empty"]]
     fail = np.array([r["dice"] < FAIL_DICE for r in held])
     score = np.array([r["reliability"] for r in held])
@@ -107,10 +88,7 @@ def main() -> None:
         r["image"] for r in held if r["dice"] < 0.70 and r["reliability"] >= quality.RELIABILITY_MIN and not r["flags"]
     ]
     empties = [r for r in rows if r["label_empty"]]
-    others = {
-        name: segmenter(picture if picture.dtype != bool else picture.astype(np.uint8) * 255)
-        for name, picture in non_colposcopy_pictures().items()
-    }
+    others = {name: segmenter(picture) for name, picture in library_pictures("test").items()}
     report = {
         "held_out_photos": len(held),
         "failures": int(fail.sum()),
@@ -135,6 +113,10 @@ def main() -> None:
             m: {p: float(np.percentile(v, p)) for p in (2, 5, 50, 95, 98)} for m, v in measures.items()
         },
         "empty_labels": {r["image"]: {"found": r["found"], "check": r["check"]} for r in empties},
+        "weights": args.weights,
+        "unseen": args.unseen,
+        "non_colposcopy_no_cervix": f"{sum(not r.found for r in others.values())} of {len(others)}",
+        "pool_found": f"{int(found_pool.sum())} of {len(rows)} photos",
         "non_colposcopy": {
             n: {"found": r.found, "reliability": round(r.reliability, 3), "check": r.check} for n, r in others.items()
         },

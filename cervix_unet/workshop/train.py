@@ -23,9 +23,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..model import CervixUNet
+from ..preprocess import resize_rgb
 from .data import CervixDataset, load_pairs
 from .labels import load_labels
 from .metrics import DiceScore
+from .negatives import library_pictures
 from .split import make_folds, select_keys
 
 
@@ -52,6 +54,8 @@ class TrainConfig:
     fold_seed: int = 0  # how the folds are drawn (fixed, so that every recipe sees the same folds)
     refit: bool = False  # train on every labelled image, no validation; the last epoch is the model
     init: str = ""  # start from these weights (a model folder) instead of a fresh Glorot init
+    negatives: bool = False  # add the made-up non-colposcopy pictures (negatives.py, train part), empty masks
+    average_from: int = -1  # >= 0: also save the mean of the weights of every epoch from this one on
 
     def learning_rate(self, epoch: float) -> float:
         """Linear warm-up, then cosine decay to 1% of the peak."""
@@ -129,7 +133,13 @@ def train(config: TrainConfig) -> Path:
         train_keys = train_keys[:: len(train_keys) // config.max_images + 1]
         val_keys = val_keys[:: max(1, len(val_keys) // config.max_images)][: config.max_images]
     store = 2 * config.size  # stored larger than the working size, room for crops and zoom
-    train_set = CervixDataset(*load_pairs(train_keys, labels, config.data, store), config.size, augment=True)
+    train_images, train_masks = load_pairs(train_keys, labels, config.data, store)
+    if config.negatives:
+        pictures = [resize_rgb(p, store) for p in library_pictures("train").values()]
+        train_images = np.concatenate([train_images, np.stack(pictures)])
+        train_masks = np.concatenate([train_masks, np.zeros((len(pictures), store, store), bool)])
+        print(f"+ {len(pictures)} non-colposcopy pictures with empty masks")
+    train_set = CervixDataset(train_images, train_masks, config.size, augment=True)
     val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
     generator = torch.Generator().manual_seed(config.seed)
     train_loader = DataLoader(
@@ -157,6 +167,9 @@ def train(config: TrainConfig) -> Path:
         generator.set_state(state["generator"])
         print(f"resumed at epoch {start}, best val Dice {best:.4f}")
 
+    averaged, averaged_count = None, 0
+    if config.resume and checkpoint_path.exists() and state.get("averaged") is not None:
+        averaged, averaged_count = state["averaged"], state["averaged_count"]
     stale = 0 if not history or not val_keys else start - 1 - max(h["epoch"] for h in history if h["val_dice"] == best)
     for epoch in range(start, config.epochs):
         model.train()
@@ -173,6 +186,14 @@ def train(config: TrainConfig) -> Path:
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             losses.append(loss.item())
+        if 0 <= config.average_from <= epoch:  # running mean of the weights (no normalisation layers to refit)
+            averaged_count += 1
+            weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if averaged is None:
+                averaged = weights
+            else:
+                for k, v in averaged.items():
+                    v += (weights[k] - v) / averaged_count
         val_dice, val_iou = validate(model, val_loader, config.bf16) if val_keys else (float("nan"), float("nan"))
         history.append(
             {
@@ -201,6 +222,8 @@ def train(config: TrainConfig) -> Path:
                 "rng": torch.get_rng_state(),
                 "generator": generator.get_state(),
                 "config": asdict(config),
+                "averaged": averaged,
+                "averaged_count": averaged_count,
             },
             checkpoint_path,
         )
@@ -209,4 +232,13 @@ def train(config: TrainConfig) -> Path:
         if stale >= config.patience:
             print(f"no improvement for {stale} epochs: stopping")
             break
+    if averaged is not None:
+        model.load_state_dict(averaged)
+        model.save_pretrained(out / "averaged")
+        if val_keys:
+            print(
+                f"mean of the weights of epochs {config.average_from}+ ({averaged_count}): "
+                f"val Dice {validate(model, val_loader, config.bf16)[0]:.4f}",
+                flush=True,
+            )
     return out / "best"
