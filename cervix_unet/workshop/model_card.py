@@ -52,6 +52,14 @@ magnified). It says "no cervix found" rather than cropping garbage when the mask
   research): 243 images from 50 cases, 800x600, all stages of the examination. Credit: IARC
   Screening Group, *Atlas of Colposcopy: Principles and Practice*. Its images are not
   redistributed with this model.
+- **Smartphone colposcopy photos** (Intel & MobileODT Cervical Cancer Screening, Kaggle 2017;
+  research use): 400 of its photos, stratified by transformation-zone type, taken with a phone
+  on a MobileODT EVA colposcope (plastic specula, round vignette, the cervix often small in the
+  frame). Not redistributed with this model.
+- **Made-up "no cervix" pictures**: {{ negatives }} pictures that ship with scikit-image (grey
+  LFW faces tinted to skin tones, a cat, coffee, textures, text), and rendered text pages, with
+  empty masks (`cervix_unet/workshop/negatives.py`); a held-out set of other such pictures
+  (colour portraits, a landscape, a flower, a page, documents) tests "no cervix".
 - **Labels**: no public cervix masks exist for these photographs. The project's own polygons
   (`labels/*.json`, one per image, with annotator, confidence and note) were drawn by eye over a
   coordinate grid following the project's annotation guide (the ectocervix, excluding vaginal
@@ -59,25 +67,27 @@ magnified). It says "no cervix found" rather than cropping garbage when the mask
   over the images; corrections are listed in `labels/CORRECTIONS.md`. Two annotators agree at a
   mean Dice of about 0.96-0.97 (0.960 over 16 same-patient image pairs): that is the labels' own
   noise and the ceiling any model is measured under.
-- **Split**: by patient (AnnoCerv case ids that are one patient kept together), {{ train_images }}
-  images for training and {{ val_images }} for validation, both sources and every kind of view
-  in both parts (`labels/split.json`). The weights are the epoch with the best validation Dice.
+- **Split**: by patient (AnnoCerv case ids that are one patient kept together, look-alike phone
+  photos grouped by perceptual hash), {{ train_images }} images for training and
+  {{ val_images }} for validation, every source and kind of view in both parts
+  (`labels/split.json`).
 - **Training**: {{ training }}
 
 ## Measured on the validation cases
 
+{{ measured_model }}
+
 {{ metrics }}
 
-Reproduce: `cervix-unet evaluate --weights weights --split val --backend torch --out reports/val`
-(full-size masks, threshold 0.5, largest component, holes filled; PyTorch fp32, the source of
-truth).
+(Full-size masks, threshold 0.5, largest component, holes filled; PyTorch fp32, the source of
+truth.)
 
 ## Files and backends
 
 - `model.safetensors` + `config.json`: the weights (PyTorch, the source of truth).
 - `model.onnx`: float32 ONNX export; logits within 1e-3 of PyTorch (`cervix-unet export` checks).
 - `model.int8.onnx`: that export with static 8-bit quantisation (per-channel weights, calibrated
-  on 64 training photos), about 1.6x faster than float32 on CPUs without native bfloat16.
+  on 64 training photos of every source), about 1.6x faster than float32 on CPUs without native bfloat16.
   {{ int8 }}
 
 `Segmenter.from_pretrained("weights")` picks bfloat16 PyTorch on CPUs with native bf16 (masks
@@ -116,6 +126,22 @@ def format_metrics(summary: dict) -> str:
         f"({summary['labelled_empty']} labelled empty). Backend {summary['backend']}.",
     ]
     return "\n".join(rows)
+
+
+def measured_model(metrics: dict | None, val_images: int) -> str:
+    """Which model the validation figures describe: these weights, or the same recipe trained
+    without the validation photos (when these weights are a refit on every labelled photo)."""
+    if not metrics:
+        return ""
+    if metrics["weights"] in ("weights", "."):
+        return f"These weights, on the {val_images} validation photos they did not train on."
+    return (
+        f"The shipped weights are a refit on every labelled photo, so no photo of the pool is unseen by "
+        f"them. The figures are those of the same recipe trained on the training part only "
+        f"(`{metrics['weights']}`), on the {val_images} validation photos: the honest estimate for "
+        f"new patients that this machine could make (one split; five-fold cross-validation is "
+        f"built, `cervix-unet crossval`, but was not run for lack of compute)."
+    )
 
 
 def format_int8(fp32: dict | None, int8: dict | None) -> str:
@@ -157,13 +183,15 @@ def build_card(
     val_images: int,
     metrics_int8: dict | None = None,
 ) -> ModelCard:
+    from .negatives import library_pictures
+
     info = model._hub_mixin_info.model_card_data
     data = ModelCardData(
         library_name="cervix-unet",
         license="mit",
         tags=list(info.tags or []),
         pipeline_tag="image-segmentation",
-        datasets=["AnnoCerv", "IARC Atlas of Colposcopy"],
+        datasets=["AnnoCerv", "IARC Atlas of Colposcopy", "Intel & MobileODT Cervical Cancer Screening"],
         metrics=["dice", "iou"],
     )
     return ModelCard.from_template(
@@ -173,6 +201,8 @@ def build_card(
         size=model.input_size,
         train_images=train_images,
         val_images=val_images,
+        negatives=len(library_pictures("train")),
+        measured_model=measured_model(metrics, val_images),
         training=training,
         metrics=format_metrics(metrics) if metrics else "Not measured yet.",
         speed="\n\n".join(format_speed(b) for b in benches) + "\n\nReproduce: `cervix-unet bench --weights weights`."

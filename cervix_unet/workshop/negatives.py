@@ -36,7 +36,8 @@ SKIMAGE_TRAIN = [
     "microaneurysms",
 ]
 SKIMAGE_TEST = ["astronaut", "page", "clock", "colorwheel", "checkerboard"]
-FACES_TRAIN = 40  # of scikit-image's 200 small LFW faces; the test part has matplotlib's portrait
+FACES_TRAIN = 100  # of scikit-image's 200 small grey LFW faces, tinted to skin tones (the test part has
+# colour portraits: scikit-image's astronaut and matplotlib's Grace Hopper)
 DOCUMENTS = {"train": 20, "test": 10}  # rendered text pages, different seeds per part
 
 
@@ -50,6 +51,12 @@ def _rgb(array: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = np.stack([array] * 3, axis=-1)
     return np.ascontiguousarray(array[..., :3])
+
+
+def tinted(grey: np.ndarray, rng: random.Random) -> np.ndarray:
+    """A grey picture in a random skin-like colour cast (the pink-to-brown range colposcopy shares)."""
+    tint = np.array([1.0, rng.uniform(0.6, 0.85), rng.uniform(0.45, 0.75)], np.float32) * rng.uniform(0.8, 1.15)
+    return np.clip(_rgb(grey).astype(np.float32) * tint, 0, 255).astype(np.uint8)
 
 
 def rendered_documents(count: int, seed: int) -> list[np.ndarray]:
@@ -81,8 +88,9 @@ def library_pictures(part: str) -> dict[str, np.ndarray]:
     names = SKIMAGE_TRAIN if part == "train" else SKIMAGE_TEST
     pictures = {f"skimage/{name}": _rgb(getattr(skimage.data, name)()) for name in names}
     if part == "train":
+        rng = random.Random(0)
         for i, face in enumerate(skimage.data.lfw_subset()[:FACES_TRAIN]):
-            pictures[f"lfw/{i}"] = _rgb(face)
+            pictures[f"lfw/{i}"] = tinted(face, rng)
     else:
         import matplotlib
         from sklearn.datasets import load_sample_images

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import segmentation_models_pytorch as smp
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, WeightedRandomSampler
 from tqdm import tqdm
 
 from ..model import CervixUNet
@@ -55,6 +55,7 @@ class TrainConfig:
     refit: bool = False  # train on every labelled image, no validation; the last epoch is the model
     init: str = ""  # start from these weights (a model folder) instead of a fresh Glorot init
     negatives: bool = False  # add the made-up non-colposcopy pictures (negatives.py, train part), empty masks
+    balance_sources: bool = False  # draw each source (AnnoCerv, IARC, phone) equally often per epoch
     average_from: int = -1  # >= 0: also save the mean of the weights of every epoch from this one on
 
     def learning_rate(self, epoch: float) -> float:
@@ -110,6 +111,15 @@ def plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def source_sampler(keys: list[str], total: int, generator: torch.Generator) -> WeightedRandomSampler:
+    """Draws each source (the key's first folder) equally often; images after ``keys`` (the
+    made-up negatives) keep their natural share. ``total`` draws an epoch, with replacement."""
+    sources = [key.split("/")[0] for key in keys]
+    counts = {s: sources.count(s) for s in set(sources)}
+    weights = [len(keys) / (len(counts) * counts[s]) for s in sources] + [1.0] * (total - len(keys))
+    return WeightedRandomSampler(weights, total, replacement=True, generator=generator)
+
+
 def train_and_val_keys(config: TrainConfig, labels: dict) -> tuple[list[str], list[str]]:
     """The images to train on and to validate on, as the config says."""
     if config.refit:
@@ -142,8 +152,14 @@ def train(config: TrainConfig) -> Path:
     train_set = CervixDataset(train_images, train_masks, config.size, augment=True)
     val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
     generator = torch.Generator().manual_seed(config.seed)
+    sampler = source_sampler(train_keys, len(train_set), generator) if config.balance_sources else None
     train_loader = DataLoader(
-        train_set, batch_size=config.batch_size, shuffle=True, drop_last=True, generator=generator
+        train_set,
+        batch_size=config.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        drop_last=True,
+        generator=generator,
     )
     val_loader = DataLoader(val_set, batch_size=16)
     print(f"train {len(train_keys)} images, val {len(val_keys)} images, size {config.size}")
