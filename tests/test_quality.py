@@ -24,7 +24,8 @@ def test_degraded_photos_are_flagged(segmenter, example_paths):
     blurred = cv2.GaussianBlur(photo, (0, 0), 12)
     assert "under-exposed" in segmenter(dark).flags
     assert "blurred" in segmenter(blurred).flags
-    assert segmenter(dark).check
+    result = segmenter(dark)
+    assert result.check or not result.found  # never a plain "found" on a photo at a fifth of its light
 
 
 def test_measures_on_known_masks():

@@ -9,8 +9,10 @@ import torch
 
 from cervix_unet import CervixUNet
 from cervix_unet.cli import main
-from cervix_unet.workshop.train import TrainConfig
+from cervix_unet.workshop.train import TrainConfig, source_sampler
 from tests.conftest import LABELS, WEIGHTS
+
+NO_CERVIX_MISSES = 6  # held-out non-colposcopy pictures the shipped model still calls a cervix (13 of 19 not)
 
 
 def test_training_smoke_run_checkpoints_and_resumes(tmp_path, shared_data):
@@ -198,8 +200,51 @@ def test_refit_trains_on_everything_and_keeps_the_last_epoch(tmp_path, shared_da
         "1",
         "--refit",
         "--no-bf16",
+        "--negatives",
+        "--balance-sources",
+        "--average-from",
+        "0",
     ]
     assert main(args) == 0
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [0, 1]
     assert (out / "best" / "model.safetensors").exists()
+    averaged = CervixUNet.from_pretrained(out / "averaged").state_dict()
+    last = torch.load(out / "checkpoint.pt", weights_only=False)["model"]
+    assert any(not torch.equal(averaged[k], last[k]) for k in last)  # the mean of two epochs, not the last
+
+
+def test_source_sampler_draws_each_source_equally_often():
+    keys = ["annocerv/a"] * 10 + ["iarc_atlas/b"] * 30 + ["mobileodt/c"] * 60
+    sampler = source_sampler(keys, len(keys) + 20, torch.Generator().manual_seed(0))
+    drawn = [(keys[i].split("/")[0] if i < len(keys) else "negative") for _ in range(50) for i in sampler]
+    shares = {s: drawn.count(s) / len(drawn) for s in set(drawn)}
+    assert abs(shares["negative"] - 20 / 120) < 0.03  # the made-up negatives keep their natural share
+    for source in ("annocerv", "iarc_atlas", "mobileodt"):
+        assert abs(shares[source] - 100 / 3 / 120) < 0.03, shares
+
+
+def test_negatives_are_split_by_picture_and_the_shipped_model_says_no_cervix():
+    from cervix_unet import Segmenter
+    from cervix_unet.workshop.negatives import library_pictures
+
+    train, test = library_pictures("train"), library_pictures("test")
+    assert len(train) >= 100 and len(test) >= 15 and not set(train) & set(test)
+    assert all(p.dtype == np.uint8 and p.ndim == 3 and p.shape[2] == 3 for p in [*train.values(), *test.values()])
+    segmenter = Segmenter.from_pretrained(WEIGHTS, backend="torch")
+    found = [name for name, picture in test.items() if segmenter(picture).found]
+    assert len(found) <= NO_CERVIX_MISSES, found
+
+
+def test_folds_over_one_source_hold_out_the_others_validation_part(labels):
+    """--fold-sources mobileodt: the phone photos are dealt into folds (each once), the other
+    sources' validation part is held out in every fold, their training part never."""
+    from cervix_unet.workshop.split import select_keys
+    from cervix_unet.workshop.train import held_out_keys
+
+    config = TrainConfig(labels=str(LABELS), fold_sources="mobileodt")
+    folds = [set(held_out_keys(config, labels, k)) for k in range(config.folds)]
+    phone = [{k for k in fold if k.startswith("mobileodt/")} for fold in folds]
+    assert sum(map(len, phone)) == len(set.union(*phone)) == sum(k.startswith("mobileodt/") for k in labels)
+    others_val = {k for k in select_keys(labels, LABELS, "val") if not k.startswith("mobileodt/")}
+    assert all(fold - p == others_val for fold, p in zip(folds, phone))

@@ -21,10 +21,10 @@ import numpy as np
 from ..pipeline import Segmenter
 from .evaluate import score_images, summarise, worst_sheet, write_rows
 from .labels import load_labels
-from .split import make_folds
-from .train import TrainConfig, train
+from .train import TrainConfig, held_out_keys, train
 
 METRICS = ("dice", "iou", "box_iou")
+FAIL_DICE = 0.85  # a result below this Dice is a failure the reliability score should flag
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -38,6 +38,25 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
+def failure_prediction(rows: list[dict], fail_below: float = FAIL_DICE) -> dict:
+    """How well the reliability score ranks failures (Dice below ``fail_below``): the area under
+    the ROC curve, and how many failures "check this result" flags, and how many good results."""
+    from sklearn.metrics import roc_auc_score
+
+    fail = np.array([r["dice"] < fail_below for r in rows])
+    score = np.array([r["reliability"] for r in rows])
+    checked = np.array([bool(r["check"]) for r in rows])
+    return {
+        "fail_below": fail_below,
+        "photos": len(rows),
+        "failures": int(fail.sum()),
+        "auroc_reliability": float(roc_auc_score(fail, -score)) if 0 < fail.sum() < len(fail) else None,
+        "failures_checked": int((fail & checked).sum()),
+        "good_checked": int((~fail & checked).sum()),
+        "below_0.70_unflagged": [r["image"] for r in rows if r["dice"] < 0.70 and not r["check"] and not r["flags"]],
+    }
+
+
 def summarise_folds(rows: list[dict]) -> dict:
     """Pooled figures over every held-out photo, per-fold means and their spread, and the
     pooled figures per source and per view kind."""
@@ -45,6 +64,7 @@ def summarise_folds(rows: list[dict]) -> dict:
     summary: dict = {"images": len(rows), "folds": len(folds), "pooled": summarise(rows)}
     summary["per_fold"] = {m: [float(np.mean([r[m] for r in rows if r["fold"] == f])) for f in folds] for m in METRICS}
     summary["across_folds"] = {m: spread(summary["per_fold"][m]) for m in METRICS}
+    summary["failures"] = failure_prediction([r for r in rows if not r["label_empty"]])
     for column in ("source", "view"):
         summary[f"by_{column}"] = {
             value: {
@@ -71,6 +91,13 @@ def markdown(summary: dict, config: TrainConfig) -> str:
     ]
     for m in METRICS:
         lines.append(f"| {m} | {a[m]['mean']:.4f} | {a[m]['std']:.4f} | {a[m]['min']:.4f} | {p[m]['median']:.4f} |")
+    f = summary["failures"]
+    lines += [
+        "",
+        f"Reliability: AUROC {f['auroc_reliability']} for Dice below {f['fail_below']} ({f['failures']} failures "
+        f"of {f['photos']}); 'check this result' flags {f['failures_checked']} of the failures and "
+        f"{f['good_checked']} good results; below 0.70 with no check and no flag: {len(f['below_0.70_unflagged'])}.",
+    ]
     for column in ("source", "view"):
         lines += [
             "",
@@ -88,11 +115,11 @@ def crossval(config: TrainConfig, report: str | Path, backend: str = "torch") ->
     """Train one model per fold (each resumable from its checkpoint) and score it on the photos
     it never saw; write the report to ``report`` and return the summary."""
     labels = load_labels(config.labels)
-    folds = make_folds(labels, config.folds, config.fold_seed)
     report = Path(report)
     report.mkdir(parents=True, exist_ok=True)
     rows = []
-    for k, held_out in enumerate(folds):
+    for k in range(config.folds):
+        held_out = held_out_keys(config, labels, k)
         fold_config = replace(config, fold=k, out=str(Path(config.out) / f"fold_{k}"), resume=True)
         best = train(fold_config)
         segmenter = Segmenter.from_pretrained(best, backend=backend, max_side=None)
@@ -100,6 +127,12 @@ def crossval(config: TrainConfig, report: str | Path, backend: str = "torch") ->
         fold_rows = [{"fold": k, **row} for row in score_images(segmenter, keys, labels, config.data, f"fold {k}")]
         worst_sheet(fold_rows, labels, segmenter, Path(config.data), 8).save(report / f"worst_fold_{k}.png")
         rows += fold_rows
+        summary = write_report(rows, config, report)  # after every fold: a stopped run keeps what it has
+    return summary
+
+
+def write_report(rows: list[dict], config: TrainConfig, report: Path) -> dict:
+    """per_image.csv, summary.json and summary.md of the folds scored so far."""
     write_rows(rows, report / "per_image.csv")
     summary = summarise_folds(rows)
     (report / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

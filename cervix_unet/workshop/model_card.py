@@ -13,6 +13,7 @@ from pathlib import Path
 from huggingface_hub import ModelCard, ModelCardData
 
 from ..model import CervixUNet
+from ..weights import INT8_ONNX_FILE
 
 TEMPLATE = """---
 {{ card_data }}
@@ -144,9 +145,12 @@ def measured_model(metrics: dict | None, val_images: int) -> str:
     )
 
 
-def format_int8(fp32: dict | None, int8: dict | None) -> str:
-    """One sentence comparing the int8 export's validation scores with PyTorch fp32's."""
-    if not (fp32 and int8):
+def format_int8(fp32: dict | None, int8: dict | None, agreement: str = "") -> str:
+    """The int8 export's agreement with float32 as its export recorded it, and its validation
+    scores beside PyTorch fp32's when both evaluations are of these weights."""
+    if agreement:
+        return f"Checked by `cervix-unet export`: {agreement}."
+    if not (fp32 and int8) or fp32["weights"] != int8["weights"]:
         return "Its validation scores have not been measured yet."
     return (
         f"On the validation cases: Dice mean {int8['dice']['mean']:.4f} / median {int8['dice']['median']:.4f} / "
@@ -182,6 +186,7 @@ def build_card(
     train_images: int,
     val_images: int,
     metrics_int8: dict | None = None,
+    int8_agreement: str = "",
 ) -> ModelCard:
     from .negatives import library_pictures
 
@@ -209,8 +214,19 @@ def build_card(
         if benches
         else "Not measured yet.",
         limits=limits,
-        int8=format_int8(metrics, metrics_int8),
+        int8=format_int8(metrics, metrics_int8, int8_agreement),
     )
+
+
+def int8_agreement(weights: str | Path) -> str:
+    """What the int8 export's own check found, from its metadata ("" without one)."""
+    path = Path(weights) / INT8_ONNX_FILE
+    if not path.is_file():
+        return ""
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return meta.get("agreement", "")
 
 
 def write_card(
@@ -241,6 +257,7 @@ def write_card(
         len(select_keys(labels, labels_dir, "train")),
         len(select_keys(labels, labels_dir, "val")),
         read(evaluation_int8),
+        int8_agreement(weights),
     )
     card.save(Path(weights) / "README.md")
     return Path(weights) / "README.md"

@@ -52,6 +52,9 @@ class TrainConfig:
     fold: int = -1  # -1: validate on split.json's val part; k >= 0: hold out cross-validation fold k
     folds: int = 5  # number of cross-validation folds (split.make_folds)
     fold_seed: int = 0  # how the folds are drawn (fixed, so that every recipe sees the same folds)
+    fold_sources: str = ""  # e.g. "mobileodt": fold only these sources; the others keep split.json's parts
+    # (their validation part held out in every fold), for weights (--init) that trained on the others
+    keep_last: bool = False  # the model is the last epoch (the refit's rule), not the best on validation
     refit: bool = False  # train on every labelled image, no validation; the last epoch is the model
     init: str = ""  # start from these weights (a model folder) instead of a fresh Glorot init
     negatives: bool = False  # add the made-up non-colposcopy pictures (negatives.py, train part), empty masks
@@ -120,12 +123,24 @@ def source_sampler(keys: list[str], total: int, generator: torch.Generator) -> W
     return WeightedRandomSampler(weights, total, replacement=True, generator=generator)
 
 
+def held_out_keys(config: TrainConfig, labels: dict, fold: int) -> list[str]:
+    """The photos cross-validation fold ``fold`` holds out. With ``fold_sources``, only those
+    sources are folded, and the validation part of the other sources is held out in every fold."""
+    sources = set(filter(None, config.fold_sources.split(",")))
+    folded = {k: v for k, v in labels.items() if not sources or k.split("/")[0] in sources}
+    held_out = make_folds(folded, config.folds, config.fold_seed)[fold]
+    if sources:
+        others = [k for k in labels if k not in folded]
+        held_out += select_keys({k: labels[k] for k in others}, config.labels, "val")
+    return sorted(held_out)
+
+
 def train_and_val_keys(config: TrainConfig, labels: dict) -> tuple[list[str], list[str]]:
     """The images to train on and to validate on, as the config says."""
     if config.refit:
         return sorted(labels), []
     if config.fold >= 0:
-        held_out = set(make_folds(labels, config.folds, config.fold_seed)[config.fold])
+        held_out = set(held_out_keys(config, labels, config.fold))
         return sorted(set(labels) - held_out), sorted(held_out)
     return select_keys(labels, config.labels, "train"), select_keys(labels, config.labels, "val")
 
@@ -221,7 +236,7 @@ def train(config: TrainConfig) -> Path:
                 "seconds": time.time() - t0,
             }
         )
-        improved = val_dice > best or not val_keys  # a refit keeps its last epoch
+        improved = val_dice > best or not val_keys or config.keep_last  # a refit keeps its last epoch
         if improved:
             best, stale = (val_dice if val_keys else best), 0
             model.save_pretrained(out / "best")
