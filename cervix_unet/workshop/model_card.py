@@ -140,8 +140,9 @@ def measured_model(metrics: dict | None, val_images: int) -> str:
         f"The shipped weights are a refit on every labelled photo, so no photo of the pool is unseen by "
         f"them. The figures are those of the same recipe trained on the training part only "
         f"(`{metrics['weights']}`), on the {val_images} validation photos: the honest estimate for "
-        f"new patients that this machine could make (one split; five-fold cross-validation is "
-        f"built, `cervix-unet crossval`, but was not run for lack of compute)."
+        f"new patients that this machine could make (one split; five-fold cross-validation over all "
+        f"sources, `cervix-unet crossval`, was not run for lack of compute; folds over the phone "
+        f"photos alone: `reports/crossval_phone/`)."
     )
 
 
