@@ -304,6 +304,19 @@ def problem(err: BaseException) -> str:
     return f"Something went wrong while processing this photo ({type(err).__name__}). Please try another file."
 
 
+def result_image(label: str, elem_id: str) -> gr.Image:
+    """One of the page's three result images (overlay, mask, crop): shown, not edited."""
+    return gr.Image(
+        label=label,
+        format="png",
+        interactive=False,
+        elem_id=elem_id,
+        height=340,
+        buttons=["fullscreen"],
+        elem_classes="result-image",
+    )
+
+
 def fit(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
     """The image scaled down (never up) so that its long side is at most ``side``."""
     h, w = image.shape[:2]
@@ -631,25 +644,9 @@ def build() -> gr.Blocks:
                         info = gr.Markdown(START_TEXT, elem_id="info")
                         again = gr.Button("Make the downloads again", visible=False, size="sm", elem_id="again")
                     with gr.Column(min_width=260):
-                        overlay = gr.Image(
-                            label="Cervix outlined",
-                            format="png",
-                            interactive=False,
-                            elem_id="overlay",
-                            height=340,
-                            buttons=["fullscreen"],
-                            elem_classes="result-image",
-                        )
+                        overlay = result_image("Cervix outlined", "overlay")
                     with gr.Column(min_width=260):
-                        mask = gr.Image(
-                            label="Mask",
-                            format="png",
-                            interactive=False,
-                            elem_id="mask",
-                            height=340,
-                            buttons=["fullscreen"],
-                            elem_classes="result-image",
-                        )
+                        mask = result_image("Mask", "mask")
                         threshold = gr.Slider(
                             0.05,
                             0.95,
@@ -662,15 +659,7 @@ def build() -> gr.Blocks:
                             "Download mask (PNG)", elem_id="download-mask", interactive=False
                         )
                     with gr.Column(min_width=260):
-                        crop = gr.Image(
-                            label="Cropped cervix",
-                            format="png",
-                            interactive=False,
-                            elem_id="crop",
-                            height=340,
-                            buttons=["fullscreen"],
-                            elem_classes="result-image",
-                        )
+                        crop = result_image("Cropped cervix", "crop")
                         margin = gr.Slider(
                             0,
                             30,
