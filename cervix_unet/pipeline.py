@@ -44,6 +44,9 @@ class SegmentOptions:
     margin: float = 0.05  # crop margin around the cervix box, as a fraction of its size
     crop_mode: Literal["box", "masked"] = "box"  # "masked" blacks out what lies outside the mask
     min_area_fraction: float = 0.02  # smaller detections count as "no cervix found"
+    # mask from the mean of the photo's and the mirrored photo's maps (the mirrored map is computed
+    # for the reliability anyway); chosen by cross-validation (scripts/postprocess_cv.py)
+    flip_average: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -94,9 +97,13 @@ class SegmentationResult:
 
     @cached_property
     def probability(self) -> np.ndarray:
-        """The network's probability map upsampled to the photo's size (float32, HxW)."""
+        """The probability map the mask was drawn from (with ``flip_average``, the mean of the
+        photo's and the mirrored photo's), upsampled to the photo's size (float32, HxW)."""
         h, w = self.mask.shape
-        return cv2.resize(self.working_probability, (w, h), interpolation=cv2.INTER_LINEAR)
+        scores = self.working_probability
+        if self.options.flip_average and self.flipped_probability is not None:
+            scores = (scores + self.flipped_probability) * np.float32(0.5)
+        return cv2.resize(scores, (w, h), interpolation=cv2.INTER_LINEAR)
 
     @cached_property
     def overlay(self) -> np.ndarray:
@@ -201,7 +208,9 @@ class Segmenter:
         :func:`image_io.read_image` said about the file) is kept in the result."""
         opts = options or self.options
         lap = lap or _Stopwatch()
-        cleaned = clean_probability(probability, opts.threshold)
+        averaged = opts.flip_average and flipped is not None
+        scores = (probability + flipped) * np.float32(0.5) if averaged else probability
+        cleaned = clean_probability(scores, opts.threshold)
         lap("postprocess")
         h, w = image.shape[:2]
         # upsample in 8 bits (SIMD-fast in OpenCV; a 1/255 step is far below the labels' noise)
@@ -218,8 +227,9 @@ class Segmenter:
             x0, y0, x1, y1 = crop_box
             cropped = crop_image(image, crop_box, mask[y0:y1, x0:x1] if opts.crop_mode == "masked" else None)
         working_mask = cleaned > opts.threshold
-        confidence = float(probability[working_mask].mean()) if found else 0.0
-        agreement = 1.0 if flipped is None else flip_agreement(working_mask, clean_mask(flipped, opts.threshold))
+        confidence = float(scores[working_mask].mean()) if found else 0.0
+        own = clean_mask(probability, opts.threshold) if averaged else working_mask  # the two single outlines
+        agreement = 1.0 if flipped is None else flip_agreement(own, clean_mask(flipped, opts.threshold))
         measures = quality_measures(resize_rgb(image, self.size) if small is None else small, working_mask & found)
         lap("crop")
         return SegmentationResult(

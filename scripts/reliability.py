@@ -26,12 +26,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cervix_unet import Segmenter, quality  # noqa: E402
-from cervix_unet.workshop.evaluate import score_images, write_rows  # noqa: E402
+from cervix_unet.workshop.evaluate import FAIL_DICE, failure_prediction, score_images, write_rows  # noqa: E402
 from cervix_unet.workshop.labels import load_labels  # noqa: E402
 from cervix_unet.workshop.negatives import library_pictures  # noqa: E402
 from cervix_unet.workshop.split import select_keys  # noqa: E402
-
-FAIL_DICE = 0.85
 
 
 def chart(rows: list[dict], path: Path) -> None:
@@ -63,8 +61,6 @@ def main() -> None:
     parser.add_argument("--out", default="reports/reliability")
     parser.add_argument("--unseen", choices=["val", "val+mobileodt"], default="val+mobileodt")
     args = parser.parse_args()
-    from sklearn.metrics import roc_auc_score
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     labels = load_labels(args.labels)
@@ -75,31 +71,14 @@ def main() -> None:
     if args.unseen == "val+mobileodt":
         unseen |= {k for k in labels if k.startswith("mobileodt/")}
     held = [r for r in rows if r["image"] in unseen and not r["label_empty"]]
-    fail = np.array([r["dice"] < FAIL_DICE for r in held])
-    score = np.array([r["reliability"] for r in held])
-    confidence = np.array([r["confidence"] for r in held])
-    checked = np.array([r["check"] for r in held])
-    low = score < quality.RELIABILITY_MIN
     measures = {
         m: np.array([r[f"quality_{m}"] for r in rows]) for m in ("sharpness", "glare", "brightness", "border", "area")
     }
     found_pool = np.array([r["found"] for r in rows])
-    below_70 = [
-        r["image"] for r in held if r["dice"] < 0.70 and r["reliability"] >= quality.RELIABILITY_MIN and not r["flags"]
-    ]
     empties = [r for r in rows if r["label_empty"]]
     others = {name: segmenter(picture) for name, picture in library_pictures("test").items()}
     report = {
-        "held_out_photos": len(held),
-        "failures": int(fail.sum()),
-        "auroc_reliability": float(roc_auc_score(fail, -score)) if 0 < fail.sum() < len(fail) else None,
-        "auroc_confidence": float(roc_auc_score(fail, -confidence)) if 0 < fail.sum() < len(fail) else None,
-        "threshold": quality.RELIABILITY_MIN,
-        "failures_low_reliability": int((fail & low).sum()),
-        "failures_checked": int((fail & checked).sum()),
-        "good_checked": int((~fail & checked).sum()),
-        "good": int((~fail).sum()),
-        "below_0.70_unflagged": below_70,
+        **failure_prediction(held),
         "flag_rates_pool": {f: float(np.mean([f in r["flags"].split("; ") for r in rows])) for f in quality.FLAG_TEXT},
         "percentile_of_threshold": {
             "blurred (sharpness)": float((measures["sharpness"] < quality.BLUR_MAX_SHARPNESS).mean()),

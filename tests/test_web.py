@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import itertools
 import json
 import subprocess
 import sys
@@ -242,20 +243,23 @@ def test_postprocessing_is_bit_exact_against_the_package(web, python_segmenter):
     maps = [python_segmenter(p).working_probability for p in EXAMPLES[:2]]
     maps += [cv2.GaussianBlur(rng.random((128, 128)).astype(np.float32), (0, 0), 3) for _ in range(2)]
     maps = [((m - m.min()) / (m.max() - m.min())).astype(np.float32) if i >= 2 else m for i, m in enumerate(maps)]
-    for probability in maps:
-        for (w, h), (threshold, margin) in zip(
-            [(576, 384), (333, 700), (90, 60)], [(0.5, 0.05), (0.3, 0.13), (0.55, 0)]
-        ):
-            want = python_segmenter.postprocess(np.zeros((h, w, 3), np.uint8), probability,
-                                                SegmentOptions(threshold=threshold, margin=margin))  # fmt: skip
-            got = _in_page(web, "const r = m.postprocess(new Float32Array(bytes(a.p).buffer), 128, a.w, a.h, a.o); "
-                           "return {...r, mask: out(r.mask), probability: null};",
-                           p=probability, w=w, h=h,
-                           o={"threshold": threshold, "margin": margin, "min_area_fraction": 0.02})  # fmt: skip
-            mask = np.frombuffer(base64.b64decode(got["mask"]), np.uint8).reshape(h, w)
-            assert np.array_equal(mask.astype(bool), want.mask)
-            assert got["found"] == want.found and got["cropBox"] == (list(want.crop_box) if want.found else None)
-            assert got["confidence"] == pytest.approx(want.confidence, abs=1e-6)
+    for probability, (w, h), (threshold, margin), average in itertools.product(
+        maps, [(576, 384), (333, 700), (90, 60)], [(0.5, 0.05), (0.3, 0.13), (0.55, 0)], [False, True]
+    ):
+        flipped = np.ascontiguousarray(np.roll(probability, 5, axis=1)) if average else None  # a map that differs
+        options = SegmentOptions(threshold=threshold, margin=margin, flip_average=average)
+        want = python_segmenter.postprocess(np.zeros((h, w, 3), np.uint8), probability, options, flipped=flipped)
+        got = _in_page(web, "const f = a.f ? new Float32Array(bytes(a.f).buffer) : null; "
+                       "const r = m.postprocess(new Float32Array(bytes(a.p).buffer), 128, a.w, a.h, a.o, f); "
+                       "return {...r, mask: out(r.mask), probability: null};",
+                       p=probability, f=flipped, w=w, h=h,
+                       o={"threshold": threshold, "margin": margin, "min_area_fraction": 0.02,
+                          "flip_average": average})  # fmt: skip
+        mask = np.frombuffer(base64.b64decode(got["mask"]), np.uint8).reshape(h, w)
+        assert np.array_equal(mask.astype(bool), want.mask), (w, h, threshold, average)
+        assert got["found"] == want.found and got["cropBox"] == (list(want.crop_box) if want.found else None)
+        assert got["confidence"] == pytest.approx(want.confidence, abs=1e-6)
+        assert got["reliability"] == pytest.approx(want.reliability, abs=1e-6)
 
 
 def test_quality_measures_and_flags_match_the_package(web, python_segmenter):

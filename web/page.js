@@ -103,6 +103,7 @@ function options() {
     margin: Number($("margin").value) / 100,
     crop_mode: document.querySelector('input[name="crop-mode"]:checked').value,
     min_area_fraction: config.options.min_area_fraction,
+    flip_average: config.options.flip_average,
   };
 }
 

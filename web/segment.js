@@ -319,10 +319,12 @@ export function expandBox(box, margin, w, h) {
 
 /** Segmenter.postprocess without the pixels: mask at w x h, box, crop box, confidence, found, and the
  * reliability and quality flags. ``options`` as SegmentOptions (threshold, margin, crop_mode,
- * min_area_fraction); ``flipped``: the mirrored photo's map, mirrored back (null: the reliability is
- * the confidence alone); ``small``: the network's input; ``rules``: config.json's "quality". */
+ * min_area_fraction, flip_average); ``flipped``: the mirrored photo's map, mirrored back (null: the
+ * reliability is the confidence alone); ``small``: the network's input; ``rules``: config.json's "quality". */
 export function postprocess(probability, size, w, h, options, flipped, small, rules) {
-  const { cleaned } = cleanProbability(probability, size, options.threshold);
+  const averaged = Boolean(options.flip_average && flipped);
+  const scores = averaged ? probability.map((p, i) => Math.fround(p + flipped[i]) * 0.5) : probability;
+  const { cleaned } = cleanProbability(scores, size, options.threshold);
   const mask = upsampleMask(cleaned, size, w, h, options.threshold);
   let count = 0;
   for (let i = 0; i < mask.length; i++) count += mask[i];
@@ -334,11 +336,12 @@ export function postprocess(probability, size, w, h, options, flipped, small, ru
   const working = new Uint8Array(size * size);
   let confidence = 0, total = 0, n = 0;
   for (let i = 0; i < cleaned.length; i++) {
-    if (cleaned[i] > t) { working[i] = 1; total += probability[i]; n++; }
+    if (cleaned[i] > t) { working[i] = 1; total += scores[i]; n++; }
   }
   if (found) confidence = n ? total / n : 0;
   else working.fill(0);
-  const agreement = flipped ? flipAgreement(working, cleanMask(flipped, size, options.threshold)) : 1;
+  const own = averaged ? cleanMask(probability, size, options.threshold) : working; // the two single outlines
+  const agreement = flipped ? flipAgreement(own, cleanMask(flipped, size, options.threshold)) : 1;
   const quality = small && rules ? qualityMeasures(small, working, size) : null;
   const flags = quality ? qualityFlags(quality, found, rules) : [];
   const reliability = confidence * agreement;

@@ -19,12 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from ..pipeline import Segmenter
-from .evaluate import score_images, summarise, worst_sheet, write_rows
+from .evaluate import failure_prediction, score_images, summarise, worst_sheet, write_rows
 from .labels import load_labels
 from .train import TrainConfig, held_out_keys, train
 
 METRICS = ("dice", "iou", "box_iou")
-FAIL_DICE = 0.85  # a result below this Dice is a failure the reliability score should flag
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -38,25 +37,6 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def failure_prediction(rows: list[dict], fail_below: float = FAIL_DICE) -> dict:
-    """How well the reliability score ranks failures (Dice below ``fail_below``): the area under
-    the ROC curve, and how many failures "check this result" flags, and how many good results."""
-    from sklearn.metrics import roc_auc_score
-
-    fail = np.array([r["dice"] < fail_below for r in rows])
-    score = np.array([r["reliability"] for r in rows])
-    checked = np.array([bool(r["check"]) for r in rows])
-    return {
-        "fail_below": fail_below,
-        "photos": len(rows),
-        "failures": int(fail.sum()),
-        "auroc_reliability": float(roc_auc_score(fail, -score)) if 0 < fail.sum() < len(fail) else None,
-        "failures_checked": int((fail & checked).sum()),
-        "good_checked": int((~fail & checked).sum()),
-        "below_0.70_unflagged": [r["image"] for r in rows if r["dice"] < 0.70 and not r["check"] and not r["flags"]],
-    }
-
-
 def summarise_folds(rows: list[dict]) -> dict:
     """Pooled figures over every held-out photo, per-fold means and their spread, and the
     pooled figures per source and per view kind."""
@@ -64,7 +44,7 @@ def summarise_folds(rows: list[dict]) -> dict:
     summary: dict = {"images": len(rows), "folds": len(folds), "pooled": summarise(rows)}
     summary["per_fold"] = {m: [float(np.mean([r[m] for r in rows if r["fold"] == f])) for f in folds] for m in METRICS}
     summary["across_folds"] = {m: spread(summary["per_fold"][m]) for m in METRICS}
-    summary["failures"] = failure_prediction([r for r in rows if not r["label_empty"]])
+    summary["failures"] = failure_prediction(rows)
     for column in ("source", "view"):
         summary[f"by_{column}"] = {
             value: {
@@ -96,7 +76,7 @@ def markdown(summary: dict, config: TrainConfig) -> str:
         "",
         f"Reliability: AUROC {f['auroc_reliability']} for Dice below {f['fail_below']} ({f['failures']} failures "
         f"of {f['photos']}); 'check this result' flags {f['failures_checked']} of the failures and "
-        f"{f['good_checked']} good results; below 0.70 with no check and no flag: {len(f['below_0.70_unflagged'])}.",
+        f"{f['good_checked']} good results; below 0.70 with neither a low reliability nor a quality flag: {len(f['below_0.70_unflagged'])}.",
     ]
     for column in ("source", "view"):
         lines += [

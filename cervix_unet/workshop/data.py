@@ -50,21 +50,68 @@ def train_transform(size: int) -> v2.Compose:
     )
 
 
+def zoom_out(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole frame shrunk (0.45-0.85) into a dark surround at a random place, in half of the
+    cases inside a round black vignette that also cuts the mask: the cervix small in a wide view
+    with speculum and walls around it, as a phone on a colposcope adapter sees it."""
+    _, h, w = image.shape
+    scale = 0.45 + 0.4 * float(torch.rand(()))
+    sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+    y, x = int(torch.randint(0, h - sh + 1, ())), int(torch.randint(0, w - sw + 1, ()))
+    surround = torch.randint(0, 60, (3, 1, 1), dtype=torch.uint8)
+    canvas = surround.expand(3, h, w).clone()
+    canvas[:, y : y + sh, x : x + sw] = v2.functional.resize(image, [sh, sw], antialias=True)
+    placed = torch.zeros_like(mask)
+    placed[:, y : y + sh, x : x + sw] = v2.functional.resize(mask, [sh, sw], interpolation=v2.InterpolationMode.NEAREST)
+    if torch.rand(()) < 0.5:
+        yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        radius = (0.45 + 0.2 * float(torch.rand(()))) * min(h, w)
+        outside = (yy - (y + sh / 2)) ** 2 + (xx - (x + sw / 2)) ** 2 > radius**2
+        canvas[:, outside] = 0
+        placed[:, outside] = 0
+    return canvas, placed
+
+
+def colour_cast(image: torch.Tensor) -> torch.Tensor:
+    """A white-balance shift (each channel's gain 0.75-1.25), or in one case of five the green
+    filter's look (the green channel as a green-tinted grey picture)."""
+    if torch.rand(()) < 0.2:
+        green = image[1:2].float()
+        return (green * torch.tensor([0.55, 1.0, 0.65]).view(3, 1, 1)).clamp_(0, 255).to(torch.uint8)
+    gains = 0.75 + 0.5 * torch.rand(3, 1, 1)
+    return (image.float() * gains).clamp_(0, 255).to(torch.uint8)
+
+
 class CervixDataset(Dataset):
     """(image float [0,1] 3xSxS, mask float 1xSxS) pairs from preloaded arrays.
 
     ``images``/``masks`` may be stored larger than ``size`` (room for crops); without
-    ``augment`` they are only resized to ``size``.
+    ``augment`` they are only resized to ``size``. ``zoom_out`` and ``colour_cast``: how often
+    (0-1) those augmentations (above) are applied, before the others.
     """
 
-    def __init__(self, images: np.ndarray, masks: np.ndarray, size: int, augment: bool) -> None:
+    def __init__(
+        self,
+        images: np.ndarray,
+        masks: np.ndarray,
+        size: int,
+        augment: bool,
+        zoom_out: float = 0.0,
+        colour_cast: float = 0.0,
+    ) -> None:
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2)  # N,3,H,W uint8
         self.masks = torch.from_numpy(masks)[:, None].to(torch.uint8)
         self.transform = train_transform(size) if augment else v2.Resize((size, size), antialias=True)
+        self.zoom_out, self.colour_cast = (zoom_out, colour_cast) if augment else (0.0, 0.0)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, mask = self.transform(tv_tensors.Image(self.images[i]), tv_tensors.Mask(self.masks[i]))
+        image, mask = self.images[i], self.masks[i]
+        if self.zoom_out and torch.rand(()) < self.zoom_out:
+            image, mask = zoom_out(image, mask)
+        if self.colour_cast and torch.rand(()) < self.colour_cast:
+            image = colour_cast(image)
+        image, mask = self.transform(tv_tensors.Image(image), tv_tensors.Mask(mask))
         return image.float().div_(255.0), mask.float()

@@ -17,6 +17,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..pipeline import Segmenter, SegmentOptions
+from ..quality import RELIABILITY_MIN
 from ..render import overlay
 from .label_tools import contact_sheet, draw_polygons
 from .labels import label_mask, load_labels
@@ -24,6 +25,8 @@ from .metrics import mask_metrics
 from .split import select_keys, view_of
 
 METRICS = ["dice", "iou", "hd95", "hd95_fraction", "box_iou"]
+FAIL_DICE = 0.85  # a result below this Dice is a failure the reliability score should flag
+UNFLAGGED_FAIL_DICE = 0.70  # no result below this may carry neither a low reliability nor a flag
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -43,6 +46,36 @@ def summarise(rows: list[dict]) -> dict:
     summary["labelled_empty"] = int(sum(r["label_empty"] for r in rows))
     summary["dice_below_0.6"] = [r["image"] for r in rows if r["dice"] < 0.6 and not r["label_empty"]]
     return summary
+
+
+def failure_prediction(rows: list[dict], fail_below: float = FAIL_DICE) -> dict:
+    """How well the reliability score ranks failures (Dice below ``fail_below``) among photos
+    with a labelled cervix: the area under the ROC curve (and the confidence's alone), how many
+    failures the score and "check this result" flag and how many good results, and the photos
+    below ``UNFLAGGED_FAIL_DICE`` with neither a low reliability score nor a quality flag."""
+    from sklearn.metrics import roc_auc_score
+
+    rows = [r for r in rows if not r["label_empty"]]
+    fail = np.array([r["dice"] < fail_below for r in rows])
+    score = np.array([r["reliability"] for r in rows])
+    checked = np.array([bool(r["check"]) for r in rows])
+    low = score < RELIABILITY_MIN
+    both = 0 < fail.sum() < len(fail)
+    return {
+        "fail_below": fail_below,
+        "photos": len(rows),
+        "failures": int(fail.sum()),
+        "auroc_reliability": float(roc_auc_score(fail, -score)) if both else None,
+        "auroc_confidence": float(roc_auc_score(fail, [-r["confidence"] for r in rows])) if both else None,
+        "threshold": RELIABILITY_MIN,
+        "failures_low_reliability": int((fail & low).sum()),
+        "failures_checked": int((fail & checked).sum()),
+        "good_checked": int((~fail & checked).sum()),
+        "good": int((~fail).sum()),
+        "below_0.70_unflagged": [
+            r["image"] for r, lo in zip(rows, low) if r["dice"] < UNFLAGGED_FAIL_DICE and not lo and not r["flags"]
+        ],
+    }
 
 
 def worst_sheet(rows: list[dict], labels: dict, segmenter: Segmenter, data_root: Path, count: int) -> Image.Image:

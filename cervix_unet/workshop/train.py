@@ -60,6 +60,8 @@ class TrainConfig:
     negatives: bool = False  # add the made-up non-colposcopy pictures (negatives.py, train part), empty masks
     balance_sources: bool = False  # draw each source (AnnoCerv, IARC, phone) equally often per epoch
     average_from: int = -1  # >= 0: also save the mean of the weights of every epoch from this one on
+    zoom_out: float = 0.0  # share of training images shrunk into a dark, vignetted surround (data.zoom_out)
+    colour_cast: float = 0.0  # share given a white-balance shift or the green filter's look (data.colour_cast)
 
     def learning_rate(self, epoch: float) -> float:
         """Linear warm-up, then cosine decay to 1% of the peak."""
@@ -164,7 +166,7 @@ def train(config: TrainConfig) -> Path:
         train_images = np.concatenate([train_images, np.stack(pictures)])
         train_masks = np.concatenate([train_masks, np.zeros((len(pictures), store, store), bool)])
         print(f"+ {len(pictures)} non-colposcopy pictures with empty masks")
-    train_set = CervixDataset(train_images, train_masks, config.size, augment=True)
+    train_set = CervixDataset(train_images, train_masks, config.size, True, config.zoom_out, config.colour_cast)
     val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
     generator = torch.Generator().manual_seed(config.seed)
     sampler = source_sampler(train_keys, len(train_set), generator) if config.balance_sources else None

@@ -1,0 +1,133 @@
+"""Choose post-processing options by cross-validation, without training again.
+
+    .venv/bin/python scripts/postprocess_cv.py --runs runs/cv_phone --report reports/crossval_phone \
+        --out reports/postprocess_cv
+
+Each fold's model (``<runs>/fold_k/best``) meets the photos that fold held out (read from the
+crossval report's ``per_image.csv``) once; its two maps (photo and mirrored photo) are then
+post-processed with every variant: the mask from the photo's map or from the mean of both maps
+(test-time flip), at each threshold. Figures per source, per fold and for the reliability score
+go to ``summary.json`` and ``summary.md``; the winner becomes ``SegmentOptions``' default only if
+it is better on every source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cervix_unet import Segmenter, SegmentOptions  # noqa: E402
+from cervix_unet.crop import box_iou, mask_box  # noqa: E402
+from cervix_unet.image_io import read_image  # noqa: E402
+from cervix_unet.preprocess import resize_rgb  # noqa: E402
+from cervix_unet.workshop.evaluate import failure_prediction  # noqa: E402
+from cervix_unet.workshop.labels import label_mask, load_labels  # noqa: E402
+from cervix_unet.workshop.metrics import DiceScore  # noqa: E402
+
+
+def variant_name(flip: bool, threshold: float) -> str:
+    return f"{'flip-average' if flip else 'single'} t={threshold:g}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", default="runs/cv_phone", help="crossval --out folder (fold_k/best)")
+    parser.add_argument("--report", default="reports/crossval_phone", help="crossval --report folder")
+    parser.add_argument("--data", default="../shared/data")
+    parser.add_argument("--labels", default="labels")
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.4, 0.5, 0.6])
+    parser.add_argument("--limit", type=int, default=0, help="at most this many photos per fold (smoke runs)")
+    parser.add_argument("--out", default="reports/postprocess_cv")
+    args = parser.parse_args()
+
+    labels = load_labels(args.labels)
+    with open(Path(args.report) / "per_image.csv") as f:
+        held = [(int(r["fold"]), r["image"]) for r in csv.DictReader(f)]
+    variants = list(itertools.product([False, True], args.thresholds))
+    rows: dict[str, list[dict]] = defaultdict(list)
+    for fold in sorted({k for k, _ in held}):
+        segmenter = Segmenter.from_pretrained(Path(args.runs) / f"fold_{fold}" / "best", backend="torch", max_side=None)
+        for key in tqdm([i for k, i in held if k == fold][: args.limit or None], desc=f"fold {fold}", unit="image"):
+            decoded = read_image(Path(args.data) / key)
+            small = resize_rgb(decoded.pixels, segmenter.size)
+            probability, flipped = segmenter.network_maps(small)
+            truth = label_mask(labels[key])
+            for flip, threshold in variants:
+                options = SegmentOptions(threshold=threshold, flip_average=flip)
+                result = segmenter.postprocess(decoded.pixels, probability, options, flipped=flipped, small=small)
+                rows[variant_name(flip, threshold)].append(
+                    {
+                        "fold": fold,
+                        "image": key,
+                        "source": key.split("/")[0],
+                        "label_empty": not truth.any(),
+                        "dice": float(DiceScore().add(result.mask, truth).values()[0]),
+                        "box_iou": box_iou(mask_box(result.mask), mask_box(truth)),
+                        "reliability": result.reliability,
+                        "confidence": result.confidence,
+                        "check": result.check,
+                        "flags": "; ".join(result.flags),
+                    }
+                )
+
+    summary = {}
+    for name, part in rows.items():
+        entry = {}
+        for source in sorted({r["source"] for r in part}):
+            own = [r for r in part if r["source"] == source]
+            folds = sorted({r["fold"] for r in own})
+            entry[source] = {
+                "photos": len(own),
+                "dice_mean": float(np.mean([r["dice"] for r in own])),
+                "dice_median": float(np.median([r["dice"] for r in own])),
+                "box_iou_mean": float(np.mean([r["box_iou"] for r in own])),
+                "dice_per_fold": [float(np.mean([r["dice"] for r in own if r["fold"] == k])) for k in folds],
+            }
+        failures = failure_prediction(part)
+        entry["reliability"] = {
+            k: failures[k] for k in ("auroc_reliability", "failures", "failures_checked", "good_checked")
+        }
+        entry["reliability"]["below_0.70_unflagged"] = len(failures["below_0.70_unflagged"])
+        summary[name] = entry
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    with open(out / "per_image.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["variant", *next(iter(rows.values()))[0]])
+        writer.writeheader()
+        writer.writerows({"variant": name, **row} for name, part in rows.items() for row in part)
+    sources = [s for s in summary[variant_name(False, 0.5)] if s != "reliability"]
+    lines = [
+        f"# Post-processing chosen by cross-validation ({args.report}, models {args.runs}/fold_k/best)",
+        "",
+        "| variant | "
+        + " | ".join(f"{s} Dice mean / median / box IoU" for s in sources)
+        + " | AUROC | below 0.70 unflagged |",
+        "|---|" + "---|" * (len(sources) + 2),
+    ]
+    for name, entry in summary.items():
+        cells = [
+            f"{entry[s]['dice_mean']:.4f} / {entry[s]['dice_median']:.4f} / {entry[s]['box_iou_mean']:.4f}"
+            for s in sources
+        ]
+        r = entry["reliability"]
+        lines.append(
+            f"| {name} | "
+            + " | ".join(cells)
+            + f" | {r['auroc_reliability'] or float('nan'):.3f} | {r['below_0.70_unflagged']} |"
+        )
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
