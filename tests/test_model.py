@@ -70,3 +70,18 @@ def test_shipped_weights_load():
     model = CervixUNet.from_pretrained(WEIGHTS)
     assert not model.training
     assert model.input_size % 16 == 0
+
+
+def test_card_quotes_the_cross_validation_per_source():
+    import json
+    from pathlib import Path
+
+    from cervix_unet.workshop.model_card import format_crossval
+
+    report = Path(__file__).resolve().parents[1] / "reports" / "crossval_phone"
+    summary = json.loads((report / "summary.json").read_text())
+    text = format_crossval(summary, "reports/crossval_phone")
+    for source, figures in summary["by_source"].items():
+        assert f"| {source} | {figures['images']} | {figures['dice']:.3f} |" in text
+    assert f"worst fold {summary['across_folds']['dice']['min']:.3f}" in text
+    assert format_crossval(None, "") == "Not run yet."

@@ -169,10 +169,15 @@ def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data):
         "--folds",
         "2",
         "--no-bf16",
+        "--zoom-out",
+        "0.5",
+        "--colour-cast",
+        "0.5",
     ]
     assert main(args) == 0
     summary = json.loads((report / "summary.json").read_text())
     assert summary["folds"] == 2 and summary["images"] == 8
+    assert summary["recipe"]["zoom_out"] == summary["recipe"]["colour_cast"] == 0.5
     assert set(summary["by_source"]) <= {"annocerv", "iarc_atlas", "mobileodt"}
     assert (report / "summary.md").read_text().startswith("# Cross-validation (2 folds")
     assert (report / "worst_fold_1.png").exists()
@@ -248,3 +253,55 @@ def test_folds_over_one_source_hold_out_the_others_validation_part(labels):
     assert sum(map(len, phone)) == len(set.union(*phone)) == sum(k.startswith("mobileodt/") for k in labels)
     others_val = {k for k in select_keys(labels, LABELS, "val") if not k.startswith("mobileodt/")}
     assert all(fold - p == others_val for fold, p in zip(folds, phone))
+
+
+def test_zoom_out_shrinks_photo_and_mask_together_and_colour_cast_keeps_the_mask():
+    from cervix_unet.workshop.data import colour_cast, zoom_out
+
+    image = torch.full((3, 64, 96), 200, dtype=torch.uint8)
+    mask = torch.zeros((1, 64, 96), dtype=torch.uint8)
+    mask[:, 16:48, 24:72] = 1
+    torch.manual_seed(0)
+    for _ in range(40):
+        shrunk, placed = zoom_out(image, mask)
+        assert shrunk.shape == image.shape and placed.shape == mask.shape and shrunk.dtype == torch.uint8
+        area = placed.sum().item() / mask.sum().item()
+        assert 0 < area <= 0.85**2 + 0.02  # shrunk by 0.45-0.85 (and maybe cut by the vignette)
+        assert (shrunk[:, placed[0] > 0] == 200).all()  # the mask lies on the photo, never on the surround
+        assert (shrunk[:, placed[0] == 0] < 200).any()  # and there is a surround
+        cast = colour_cast(image)
+        assert cast.shape == image.shape and cast.dtype == torch.uint8 and not torch.equal(cast, image)
+
+
+def test_compare_crossval_keeps_only_a_change_that_helps_phone_photos(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    rng = np.random.default_rng(0)
+    photos = [(f"{s}/{i}", s) for s in ("annocerv", "iarc_atlas", "mobileodt") for i in range(40)]
+    base = {key: rng.uniform(0.8, 0.95) for key, _ in photos}
+
+    def report(name: str, phone_gain: float) -> str:
+        folder = tmp_path / name
+        folder.mkdir()
+        with open(folder / "per_image.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=["fold", "image", "source", "dice", "box_iou"])
+            writer.writeheader()
+            for key, source in photos:
+                dice = base[key] + (phone_gain if source == "mobileodt" else 0.0)
+                writer.writerow({"fold": 0, "image": key, "source": source, "dice": dice, "box_iou": dice})
+        return str(folder)
+
+    baseline = report("base", 0.0)
+    for name, gain, keep in [("better", 0.02, True), ("same", 0.0, False), ("worse", -0.02, False)]:
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "compare_crossval.py"), baseline, report(name, gain)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert f"keep the change: {keep}" in done.stdout, done.stdout
+        compared = json.loads((tmp_path / name / "compared.json").read_text())
+        assert compared["dice"]["mobileodt"]["difference"] == pytest.approx(gain)

@@ -20,12 +20,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--training", default="reports/training.md", help="Markdown paragraph on the training run")
     parser.add_argument("--limits", default="reports/limits.md", help="Markdown on failure modes seen")
+    parser.add_argument("--crossval", default="reports/crossval_phone/summary.json", help="crossval summary")
     parser.add_argument("--labels", default=LABELS)
 
 
 def run(args: argparse.Namespace) -> int:
     path = write_card(
-        args.weights, args.labels, args.evaluation, args.evaluation_int8, args.bench, args.training, args.limits
+        args.weights,
+        args.labels,
+        args.evaluation,
+        args.evaluation_int8,
+        args.bench,
+        args.training,
+        args.limits,
+        args.crossval,
     )
     print(f"wrote {path}")
     return 0

@@ -13,7 +13,7 @@ photo's own size (``evaluate.score_images``), the same way the evaluation report
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -58,13 +58,18 @@ def summarise_folds(rows: list[dict]) -> dict:
     return summary
 
 
+def recipe(config: TrainConfig) -> dict:
+    """The training config's values that make the recipe (not where it runs or which fold)."""
+    return {k: v for k, v in asdict(config).items() if k not in ("out", "resume", "fold")}
+
+
 def markdown(summary: dict, config: TrainConfig) -> str:
     """The summary as Markdown tables."""
     a, p = summary["across_folds"], summary["pooled"]
     lines = [
         f"# Cross-validation ({summary['folds']} folds, {summary['images']} photos)",
         "",
-        f"Recipe: `{json.dumps({k: v for k, v in config.__dict__.items() if k not in ('out', 'resume', 'fold')})}`",
+        f"Recipe: `{json.dumps(recipe(config))}`",
         "",
         "| | mean over folds | SD | worst fold | pooled median |",
         "|---|---|---|---|---|",
@@ -114,7 +119,7 @@ def crossval(config: TrainConfig, report: str | Path, backend: str = "torch") ->
 def write_report(rows: list[dict], config: TrainConfig, report: Path) -> dict:
     """per_image.csv, summary.json and summary.md of the folds scored so far."""
     write_rows(rows, report / "per_image.csv")
-    summary = summarise_folds(rows)
+    summary = {**summarise_folds(rows), "recipe": recipe(config)}
     (report / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     (report / "summary.md").write_text(markdown(summary, config))
     return summary

@@ -74,14 +74,18 @@ magnified). It says "no cervix found" rather than cropping garbage when the mask
   (`labels/split.json`).
 - **Training**: {{ training }}
 
+## Cross-validated estimate
+
+{{ crossval }}
+
 ## Measured on the validation cases
 
 {{ measured_model }}
 
 {{ metrics }}
 
-(Full-size masks, threshold 0.5, largest component, holes filled; PyTorch fp32, the source of
-truth.)
+(Full-size masks, threshold 0.5 on the mean of the photo's and the mirrored photo's maps, largest
+component, holes filled; PyTorch fp32, the source of truth.)
 
 ## Files and backends
 
@@ -146,6 +150,40 @@ def measured_model(metrics: dict | None, val_images: int) -> str:
     )
 
 
+def format_crossval(summary: dict | None, report: str) -> str:
+    """Per-source figures of a ``cervix-unet crossval`` report, the spread across its folds and
+    how well the reliability score predicted failure there."""
+    if not summary:
+        return "Not run yet."
+    recipe = summary.get("recipe", {})
+    folded = recipe.get("fold_sources") or "every source"
+    rows = [
+        f"{summary['folds']} patient-wise folds over {folded} (`{report}`); each photo scored by the "
+        "fold model that never trained on it, with the same recipe as these weights"
+        + (
+            f" (the other sources' validation part held out in every fold, since the starting weights "
+            f"`{recipe['init']}` trained on their training part)"
+            if recipe.get("fold_sources") and recipe.get("init")
+            else ""
+        )
+        + ":",
+        "",
+        "| source | photos | Dice mean | Dice median | box IoU mean |",
+        "|---|---|---|---|---|",
+    ]
+    for source, s in summary["by_source"].items():
+        rows.append(f"| {source} | {s['images']} | {s['dice']:.3f} | {s['dice_median']:.3f} | {s['box_iou']:.3f} |")
+    a, f = summary["across_folds"]["dice"], summary["failures"]
+    rows += [
+        "",
+        f"Dice per fold: mean {a['mean']:.3f}, SD {a['std']:.3f}, worst fold {a['min']:.3f}. Reliability "
+        f'score: AUROC {f["auroc_reliability"]:.3f} for Dice below {f["fail_below"]}; "check this result" '
+        f"flags {f['failures_checked']} of the {f['failures']} failures and {f['good_checked']} of the "
+        f"{f['photos'] - f['failures']} good results.",
+    ]
+    return "\n".join(rows)
+
+
 def format_int8(fp32: dict | None, int8: dict | None, agreement: str = "") -> str:
     """The int8 export's agreement with float32 as its export recorded it, and its validation
     scores beside PyTorch fp32's when both evaluations are of these weights."""
@@ -188,6 +226,7 @@ def build_card(
     val_images: int,
     metrics_int8: dict | None = None,
     int8_agreement: str = "",
+    crossval: tuple[dict | None, str] = (None, ""),
 ) -> ModelCard:
     from .negatives import library_pictures
 
@@ -209,6 +248,7 @@ def build_card(
         val_images=val_images,
         negatives=len(library_pictures("train")),
         measured_model=measured_model(metrics, val_images),
+        crossval=format_crossval(*crossval),
         training=training,
         metrics=format_metrics(metrics) if metrics else "Not measured yet.",
         speed="\n\n".join(format_speed(b) for b in benches) + "\n\nReproduce: `cervix-unet bench --weights weights`."
@@ -238,6 +278,7 @@ def write_card(
     benches: list[str],
     training: str,
     limits: str,
+    crossval: str = "",
 ) -> Path:
     """Build the card from the report files that exist and save it as ``weights/README.md``."""
     from .labels import load_labels
@@ -259,6 +300,7 @@ def write_card(
         len(select_keys(labels, labels_dir, "val")),
         read(evaluation_int8),
         int8_agreement(weights),
+        (read(crossval) if crossval else None, str(Path(crossval).parent)),
     )
     card.save(Path(weights) / "README.md")
     return Path(weights) / "README.md"
