@@ -57,6 +57,14 @@ class SegmentOptions:
             raise ValueError(f"crop_mode must be 'box' or 'masked', not {self.crop_mode!r}")
 
 
+def mask_scores(probability: np.ndarray, flipped: np.ndarray | None, options: SegmentOptions) -> np.ndarray:
+    """The map the mask is drawn from: the photo's map, or with ``options.flip_average`` (and the
+    mirrored photo's map at hand) the mean of the two."""
+    if options.flip_average and flipped is not None:
+        return (probability + flipped) * np.float32(0.5)
+    return probability
+
+
 @dataclass
 class SegmentationResult:
     """What the pipeline found in one photo. Arrays are at the photo's own (upright) size."""
@@ -100,9 +108,7 @@ class SegmentationResult:
         """The probability map the mask was drawn from (with ``flip_average``, the mean of the
         photo's and the mirrored photo's), upsampled to the photo's size (float32, HxW)."""
         h, w = self.mask.shape
-        scores = self.working_probability
-        if self.options.flip_average and self.flipped_probability is not None:
-            scores = (scores + self.flipped_probability) * np.float32(0.5)
+        scores = mask_scores(self.working_probability, self.flipped_probability, self.options)
         return cv2.resize(scores, (w, h), interpolation=cv2.INTER_LINEAR)
 
     @cached_property
@@ -208,8 +214,8 @@ class Segmenter:
         :func:`image_io.read_image` said about the file) is kept in the result."""
         opts = options or self.options
         lap = lap or _Stopwatch()
-        averaged = opts.flip_average and flipped is not None
-        scores = (probability + flipped) * np.float32(0.5) if averaged else probability
+        scores = mask_scores(probability, flipped, opts)
+        averaged = scores is not probability
         cleaned = clean_probability(scores, opts.threshold)
         lap("postprocess")
         h, w = image.shape[:2]

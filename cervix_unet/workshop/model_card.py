@@ -156,7 +156,7 @@ def format_crossval(summary: dict | None, report: str) -> str:
     if not summary:
         return "Not run yet."
     recipe = summary.get("recipe", {})
-    folded = recipe.get("fold_sources") or "every source"
+    folded = f"the {recipe['fold_sources']} photos" if recipe.get("fold_sources") else "every source"
     rows = [
         f"{summary['folds']} patient-wise folds over {folded} (`{report}`); each photo scored by the "
         "fold model that never trained on it, with the same recipe as these weights"
@@ -166,9 +166,9 @@ def format_crossval(summary: dict | None, report: str) -> str:
             if recipe.get("fold_sources") and recipe.get("init")
             else ""
         )
-        + ":",
+        + ". A photo held out in every fold counts once per fold:",
         "",
-        "| source | photos | Dice mean | Dice median | box IoU mean |",
+        "| source | results | Dice mean | Dice median | box IoU mean |",
         "|---|---|---|---|---|",
     ]
     for source, s in summary["by_source"].items():
