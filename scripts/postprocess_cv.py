@@ -7,8 +7,9 @@ Each fold's model (``<runs>/fold_k/best``) meets the photos that fold held out (
 crossval report's ``per_image.csv``) once; its two maps (photo and mirrored photo) are then
 post-processed with every variant: the mask from the photo's map or from the mean of both maps
 (test-time flip), at each threshold. Figures per source, per fold and for the reliability score
-go to ``summary.json`` and ``summary.md``; the winner becomes ``SegmentOptions``' default only if
-it is better on every source.
+go to ``summary.json`` and ``summary.md``, every photo's figures under every variant to
+``per_image.csv`` (for paired comparisons). The script decides nothing: the default chosen from
+these figures, and why, is in ``reports/experiments.md`` (row 4).
 """
 
 from __future__ import annotations
