@@ -47,6 +47,11 @@ class SegmentOptions:
     # mask from the mean of the photo's and the mirrored photo's maps (the mirrored map is computed
     # for the reliability anyway); chosen by cross-validation (scripts/postprocess_cv.py)
     flip_average: bool = True
+    # a second look: the network runs again on the first outline's box grown by this fraction of
+    # its size on every side (squashed to the working size, as a whole photo is) and that map
+    # delimits the mask, so a cervix small in a wide frame is outlined at a finer scale; None: one
+    # look. Chosen by cross-validation (scripts/postprocess_cv.py, reports/experiments.md row 6).
+    zoom_margin: float | None = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -55,6 +60,8 @@ class SegmentOptions:
             raise ValueError(f"margin must lie in [0, 1], not {self.margin}")
         if self.crop_mode not in ("box", "masked"):
             raise ValueError(f"crop_mode must be 'box' or 'masked', not {self.crop_mode!r}")
+        if self.zoom_margin is not None and not 0.0 <= self.zoom_margin <= 2.0:
+            raise ValueError(f"zoom_margin must be None or lie in [0, 2], not {self.zoom_margin}")
 
 
 def mask_scores(probability: np.ndarray, flipped: np.ndarray | None, options: SegmentOptions) -> np.ndarray:
@@ -63,6 +70,25 @@ def mask_scores(probability: np.ndarray, flipped: np.ndarray | None, options: Se
     if options.flip_average and flipped is not None:
         return (probability + flipped) * np.float32(0.5)
     return probability
+
+
+def outline(scores: np.ndarray, size: tuple[int, int], threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """The cleaned working-size map (``clean_probability``) and the mask it gives at ``size`` (W, H)."""
+    cleaned = clean_probability(scores, threshold)
+    # upsample in 8 bits (SIMD-fast in OpenCV; a 1/255 step is far below the labels' noise)
+    cleaned_u8 = (cleaned * 255 + 0.5).astype(np.uint8)
+    return cleaned, cv2.resize(cleaned_u8, size, interpolation=cv2.INTER_LINEAR) > round(threshold * 255)
+
+
+def look_reliability(
+    probability: np.ndarray, flipped: np.ndarray | None, scores: np.ndarray, outline_mask: np.ndarray, threshold: float
+) -> float:
+    """One look's reliability: its confidence (mean of ``scores`` inside its working-size outline)
+    times the agreement of the photo's and the mirrored photo's own outlines (``quality.flip_agreement``;
+    1 without the mirrored map)."""
+    confidence = float(scores[outline_mask].mean()) if outline_mask.any() else 0.0
+    own = clean_mask(probability, threshold) if scores is not probability else outline_mask
+    return confidence * (1.0 if flipped is None else flip_agreement(own, clean_mask(flipped, threshold)))
 
 
 @dataclass
@@ -74,16 +100,20 @@ class SegmentationResult:
     box: Box | None  # tight box of the mask (x0, y0, x1, y1), None when not found
     crop_box: Box | None  # the box with the margin, the region of ``crop``
     crop: np.ndarray | None  # the cropped cervix, None when not found
-    confidence: float  # mean network probability inside the mask (0 when not found)
+    confidence: float  # mean network probability inside the first look's outline (0 when not found)
     found: bool  # False means "no cervix found": no crop is offered
     options: SegmentOptions
     original_size: tuple[int, int]  # (W, H) of the upright photo; larger than ``image`` after a reduced decode
     working_probability: np.ndarray = field(repr=False)  # the network's map at its working size
     timings: dict[str, float] = field(default_factory=dict, repr=False)  # seconds per stage
-    reliability: float = 0.0  # confidence x agreement with the mirrored photo's outline (quality.py)
+    # confidence x agreement with the mirrored photo's outline (look_reliability); with a second look,
+    # the geometric mean of both looks' (chosen by cross-validation: reports/experiments.md row 6)
+    reliability: float = 0.0
     flags: list[str] = field(default_factory=list)  # photo quality problems (quality.FLAG_TEXT)
     quality: dict[str, float] = field(default_factory=dict, repr=False)  # the measures behind the flags
     flipped_probability: np.ndarray | None = field(default=None, repr=False)  # the map of the mirrored photo
+    zoom_box: Box | None = None  # the region of the second look (``SegmentOptions.zoom_margin``), if any
+    zoom_maps: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)  # its two maps (network_maps)
 
     @property
     def check(self) -> bool:
@@ -106,10 +136,16 @@ class SegmentationResult:
     @cached_property
     def probability(self) -> np.ndarray:
         """The probability map the mask was drawn from (with ``flip_average``, the mean of the
-        photo's and the mirrored photo's), upsampled to the photo's size (float32, HxW)."""
+        photo's and the mirrored photo's; inside ``zoom_box``, the second look's), upsampled to the
+        photo's size (float32, HxW)."""
         h, w = self.mask.shape
         scores = mask_scores(self.working_probability, self.flipped_probability, self.options)
-        return cv2.resize(scores, (w, h), interpolation=cv2.INTER_LINEAR)
+        full = cv2.resize(scores, (w, h), interpolation=cv2.INTER_LINEAR)
+        if self.zoom_box is not None and self.zoom_maps is not None:
+            x0, y0, x1, y1 = self.zoom_box
+            zoom_scores = mask_scores(*self.zoom_maps, self.options)
+            full[y0:y1, x0:x1] = cv2.resize(zoom_scores, (x1 - x0, y1 - y0), interpolation=cv2.INTER_LINEAR)
+        return full
 
     @cached_property
     def overlay(self) -> np.ndarray:
@@ -180,6 +216,11 @@ class Segmenter:
         mirrored back: what :meth:`postprocess` takes as ``probability`` and ``flipped``."""
         return self.run_network(small), self.run_network(small[:, ::-1])[:, ::-1]
 
+    def zoom_maps(self, image: np.ndarray, box: Box) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`network_maps` of the part of ``image`` inside ``box``, squashed to the working size."""
+        x0, y0, x1, y1 = box
+        return self.network_maps(resize_rgb(image[y0:y1, x0:x1], self.size))
+
     def __call__(self, source: ImageInput, options: SegmentOptions | None = None, **overrides) -> SegmentationResult:
         """Segment one photo. ``overrides`` replace single fields of the options
         (``threshold=0.6, crop_mode="masked"``). Raises ``InvalidImageError`` for bad input.
@@ -209,33 +250,46 @@ class Segmenter:
     ) -> SegmentationResult:
         """Mask, box, crop, reliability and quality flags of ``image`` from the network's
         ``probability`` map (and ``flipped``, the mirrored photo's map, mirrored back; without it
-        the reliability is the confidence alone). Cheap: an app can keep the maps and call this
-        again when the user changes the threshold or margin. ``source`` (what
-        :func:`image_io.read_image` said about the file) is kept in the result."""
+        the reliability is the confidence alone). With ``zoom_margin`` the network runs once more
+        (two passes, photo and mirror) on the region around the first outline; everything else is
+        cheap, so an app can keep the maps and call this again when the user changes the threshold
+        or margin. ``source`` (what :func:`image_io.read_image` said about the file) is kept in the result."""
         opts = options or self.options
         lap = lap or _Stopwatch()
         scores = mask_scores(probability, flipped, opts)
-        averaged = scores is not probability
-        cleaned = clean_probability(scores, opts.threshold)
-        lap("postprocess")
         h, w = image.shape[:2]
-        # upsample in 8 bits (SIMD-fast in OpenCV; a 1/255 step is far below the labels' noise)
-        cleaned_u8 = (cleaned * 255 + 0.5).astype(np.uint8)
-        mask = cv2.resize(cleaned_u8, (w, h), interpolation=cv2.INTER_LINEAR) > round(opts.threshold * 255)
+        cleaned, mask = outline(scores, (w, h), opts.threshold)
         found = bool(np.count_nonzero(mask) >= opts.min_area_fraction * mask.size)
+        lap("postprocess")
+        zoom_box = zoom_maps = zoom_reliability = None
+        if found and opts.zoom_margin is not None:
+            zoom_box = expand_box(mask_box(mask), opts.zoom_margin, (w, h))
+        if zoom_box == (0, 0, w, h):  # the second look would see the first one's input again
+            zoom_box = None
+        if zoom_box is not None:
+            zoom_maps = self.zoom_maps(image, zoom_box)
+            x0, y0, x1, y1 = zoom_box
+            zoom_scores = mask_scores(*zoom_maps, opts)
+            zoom_cleaned, zoom_mask = outline(zoom_scores, (x1 - x0, y1 - y0), opts.threshold)
+            zoom_reliability = look_reliability(*zoom_maps, zoom_scores, zoom_cleaned > opts.threshold, opts.threshold)
+            if np.count_nonzero(zoom_mask) >= opts.min_area_fraction * mask.size:  # else the first look stands
+                mask = np.zeros_like(mask)
+                mask[y0:y1, x0:x1] = zoom_mask
+            lap("zoom")
         if not found:
             mask[:] = False
-        lap("upsample")
         box = mask_box(mask) if found else None
         crop_box = expand_box(box, opts.margin, (w, h)) if box else None
         cropped = None
         if crop_box:
             x0, y0, x1, y1 = crop_box
             cropped = crop_image(image, crop_box, mask[y0:y1, x0:x1] if opts.crop_mode == "masked" else None)
+        # the confidence and the quality flags judge the first look, at the whole photo's scale
         working_mask = cleaned > opts.threshold
         confidence = float(scores[working_mask].mean()) if found else 0.0
-        own = clean_mask(probability, opts.threshold) if averaged else working_mask  # the two single outlines
-        agreement = 1.0 if flipped is None else flip_agreement(own, clean_mask(flipped, opts.threshold))
+        reliability = look_reliability(probability, flipped, scores, working_mask, opts.threshold) if found else 0.0
+        if zoom_reliability is not None:
+            reliability = float(np.sqrt(reliability * zoom_reliability))
         measures = quality_measures(resize_rgb(image, self.size) if small is None else small, working_mask & found)
         lap("crop")
         return SegmentationResult(
@@ -250,10 +304,12 @@ class Segmenter:
             original_size=original_size or (w, h),
             working_probability=probability,
             timings=lap.laps,
-            reliability=confidence * agreement,
+            reliability=reliability,
             flags=quality_flags(measures, found),
             quality=measures,
             flipped_probability=flipped,
+            zoom_box=zoom_box,
+            zoom_maps=zoom_maps,
             source=source,
         )
 

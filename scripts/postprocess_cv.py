@@ -6,9 +6,12 @@
 Each fold's model (``<runs>/fold_k/best``) meets the photos that fold held out (read from the
 crossval report's ``per_image.csv``) once; its two maps (photo and mirrored photo) are then
 post-processed with every variant: the mask from the photo's map or from the mean of both maps
-(test-time flip), at each threshold. Figures per source, per fold and for the reliability score
-go to ``summary.json`` and ``summary.md``, every photo's figures under every variant to
-``per_image.csv`` (for paired comparisons). The script decides nothing: the default chosen from
+(test-time flip), at each threshold; then, flip-averaged at threshold 0.5, with a second look
+around the first outline at each zoom margin (``SegmentOptions.zoom_margin``; this runs the
+network again on the zoomed region). Figures per source, per fold and for the reliability score
+go to ``summary.json`` and ``summary.md``, with each variant's paired difference from
+``--baseline`` (``compare_crossval.paired``: 95% bootstrap interval over photos); every photo's
+figures under every variant to ``per_image.csv``. The script decides nothing: the default chosen from
 these figures, and why, is in ``reports/experiments.md`` (row 4).
 """
 
@@ -26,6 +29,8 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from compare_crossval import paired  # noqa: E402  (scripts/ is on the path: this script's folder)
+
 from cervix_unet import Segmenter, SegmentOptions  # noqa: E402
 from cervix_unet.crop import box_iou, mask_box  # noqa: E402
 from cervix_unet.image_io import read_image  # noqa: E402
@@ -35,8 +40,8 @@ from cervix_unet.workshop.labels import label_mask, load_labels  # noqa: E402
 from cervix_unet.workshop.metrics import DiceScore  # noqa: E402
 
 
-def variant_name(flip: bool, threshold: float) -> str:
-    return f"{'flip-average' if flip else 'single'} t={threshold:g}"
+def variant_name(flip: bool, threshold: float, zoom: float | None = None) -> str:
+    return f"{'flip-average' if flip else 'single'} t={threshold:g}" + ("" if zoom is None else f" zoom {zoom:g}")
 
 
 def main() -> None:
@@ -46,6 +51,8 @@ def main() -> None:
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--labels", default="labels")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.4, 0.5, 0.6])
+    parser.add_argument("--zoom-margins", type=float, nargs="*", default=[0.1, 0.25, 0.5])
+    parser.add_argument("--baseline", default=variant_name(True, 0.5), help="the variant others are compared with")
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos per fold (smoke runs)")
     parser.add_argument("--out", default="reports/postprocess_cv")
     args = parser.parse_args()
@@ -53,7 +60,8 @@ def main() -> None:
     labels = load_labels(args.labels)
     with open(Path(args.report) / "per_image.csv") as f:
         held = [(int(r["fold"]), r["image"]) for r in csv.DictReader(f)]
-    variants = list(itertools.product([False, True], args.thresholds))
+    variants = [(flip, t, None) for flip, t in itertools.product([False, True], args.thresholds)]
+    variants += [(True, 0.5, zoom) for zoom in args.zoom_margins]
     rows: dict[str, list[dict]] = defaultdict(list)
     for fold in sorted({k for k, _ in held}):
         segmenter = Segmenter.from_pretrained(Path(args.runs) / f"fold_{fold}" / "best", backend="torch", max_side=None)
@@ -62,10 +70,10 @@ def main() -> None:
             small = resize_rgb(decoded.pixels, segmenter.size)
             probability, flipped = segmenter.network_maps(small)
             truth = label_mask(labels[key])
-            for flip, threshold in variants:
-                options = SegmentOptions(threshold=threshold, flip_average=flip)
+            for flip, threshold, zoom in variants:
+                options = SegmentOptions(threshold=threshold, flip_average=flip, zoom_margin=zoom)
                 result = segmenter.postprocess(decoded.pixels, probability, options, flipped=flipped, small=small)
-                rows[variant_name(flip, threshold)].append(
+                rows[variant_name(flip, threshold, zoom)].append(
                     {
                         "fold": fold,
                         "image": key,
@@ -98,6 +106,10 @@ def main() -> None:
             k: failures[k] for k in ("auroc_reliability", "failures", "failures_checked", "good_checked")
         }
         entry["reliability"]["below_0.70_unflagged"] = len(failures["below_0.70_unflagged"])
+        if name != args.baseline:
+            base = {(r["fold"], r["image"]): r for r in rows[args.baseline]}
+            this = {(r["fold"], r["image"]): r for r in part}
+            entry["versus_baseline"] = {m: paired(base, this, m, np.random.default_rng(0)) for m in ("dice", "box_iou")}
         summary[name] = entry
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -106,14 +118,16 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=["variant", *next(iter(rows.values()))[0]])
         writer.writeheader()
         writer.writerows({"variant": name, **row} for name, part in rows.items() for row in part)
-    sources = [s for s in summary[variant_name(False, 0.5)] if s != "reliability"]
+    sources = [s for s in summary[args.baseline] if s != "reliability"]
     lines = [
         f"# Post-processing chosen by cross-validation ({args.report}, models {args.runs}/fold_k/best)",
         "",
         "| variant | "
         + " | ".join(f"{s} Dice mean / median / box IoU" for s in sources)
-        + " | AUROC | below 0.70 unflagged |",
-        "|---|" + "---|" * (len(sources) + 2),
+        + " | AUROC | below 0.70 unflagged | "
+        + " | ".join(f"{s} Dice vs baseline" for s in sources)
+        + " |",
+        "|---|" + "---|" * (2 * len(sources) + 2),
     ]
     for name, entry in summary.items():
         cells = [
@@ -121,10 +135,19 @@ def main() -> None:
             for s in sources
         ]
         r = entry["reliability"]
+        versus = entry.get("versus_baseline", {}).get("dice", {})
+        changes = [
+            f"{versus[s]['difference']:+.4f} [{versus[s]['interval'][0]:+.4f}, {versus[s]['interval'][1]:+.4f}]"
+            if s in versus
+            else "baseline"
+            for s in sources
+        ]
         lines.append(
             f"| {name} | "
             + " | ".join(cells)
-            + f" | {r['auroc_reliability'] or float('nan'):.3f} | {r['below_0.70_unflagged']} |"
+            + f" | {r['auroc_reliability'] or float('nan'):.3f} | {r['below_0.70_unflagged']} | "
+            + " | ".join(changes)
+            + " |"
         )
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -243,23 +243,37 @@ def test_postprocessing_is_bit_exact_against_the_package(web, python_segmenter):
     maps = [python_segmenter(p).working_probability for p in EXAMPLES[:2]]
     maps += [cv2.GaussianBlur(rng.random((128, 128)).astype(np.float32), (0, 0), 3) for _ in range(2)]
     maps = [((m - m.min()) / (m.max() - m.min())).astype(np.float32) if i >= 2 else m for i, m in enumerate(maps)]
-    for probability, (w, h), (threshold, margin), average in itertools.product(
-        maps, [(576, 384), (333, 700), (90, 60)], [(0.5, 0.05), (0.3, 0.13), (0.55, 0)], [False, True]
+    image = cv2.resize(np.asarray(Image.open(EXAMPLES[0]).convert("RGB")), (700, 700))  # the second look sees this
+    zoomed = 0
+    for probability, (w, h), (threshold, margin), (average, zoom) in itertools.product(
+        maps,
+        [(576, 384), (333, 700), (90, 60)],
+        [(0.5, 0.05), (0.3, 0.13), (0.55, 0)],
+        [(False, None), (True, None), (True, 0.25), (False, 0.1)],
     ):
         flipped = np.ascontiguousarray(np.roll(probability, 5, axis=1)) if average else None  # a map that differs
-        options = SegmentOptions(threshold=threshold, margin=margin, flip_average=average)
-        want = python_segmenter.postprocess(np.zeros((h, w, 3), np.uint8), probability, options, flipped=flipped)
+        options = SegmentOptions(threshold=threshold, margin=margin, flip_average=average, zoom_margin=zoom)
+        want = python_segmenter.postprocess(image[:h, :w], probability, options, flipped=flipped)
+        zoomed += want.zoom_box is not None
+        second = want.zoom_maps or (np.zeros(0, np.float32),) * 2
         got = _in_page(web, "const f = a.f ? new Float32Array(bytes(a.f).buffer) : null; "
-                       "const r = m.postprocess(new Float32Array(bytes(a.p).buffer), 128, a.w, a.h, a.o, f); "
+                       "const z = a.zb ? { box: a.zb, probability: new Float32Array(bytes(a.zp).buffer), "
+                       "  flipped: new Float32Array(bytes(a.zf).buffer) } : null; "
+                       "const r = m.postprocess(new Float32Array(bytes(a.p).buffer), 128, a.w, a.h, a.o, f, null, null, z); "
                        "return {...r, mask: out(r.mask), probability: null};",
-                       p=probability, f=flipped, w=w, h=h,
+                       p=probability, f=flipped, w=w, h=h, zb=want.zoom_box and list(want.zoom_box),
+                       zp=second[0], zf=second[1],
                        o={"threshold": threshold, "margin": margin, "min_area_fraction": 0.02,
-                          "flip_average": average})  # fmt: skip
+                          "flip_average": average, "zoom_margin": zoom})  # fmt: skip
+        case = (w, h, threshold, average, zoom)
+        assert got["zoomBox"] == (list(want.zoom_box) if want.zoom_box else None), case
+        assert got["zoomed"] == (want.zoom_box is not None), case
         mask = np.frombuffer(base64.b64decode(got["mask"]), np.uint8).reshape(h, w)
-        assert np.array_equal(mask.astype(bool), want.mask), (w, h, threshold, average)
+        assert np.array_equal(mask.astype(bool), want.mask), case
         assert got["found"] == want.found and got["cropBox"] == (list(want.crop_box) if want.found else None)
         assert got["confidence"] == pytest.approx(want.confidence, abs=1e-6)
         assert got["reliability"] == pytest.approx(want.reliability, abs=1e-6)
+    assert zoomed >= 20  # the second look was compared, not only skipped
 
 
 def test_quality_measures_and_flags_match_the_package(web, python_segmenter):

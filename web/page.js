@@ -12,9 +12,10 @@ const TITLE_BAD_FILE = "This file cannot be used"; // app.py's title for Invalid
 const SOMETHING_WRONG = "Something went wrong while processing this photo. Please try another file.";
 
 let config, ort, session;
-let photo = null; // { bitmap, width, height, probability, flipped, small, name }
+let photo = null; // { bitmap, width, height, pixels, probability, flipped, small, name, zoom }
 let result = null; // the current post-processing result (segment.js postprocess)
 let job = 0; // the latest photo's number: an older one finishing late is dropped
+let refines = 0; // the latest post-processing's number, likewise
 const timings = {};
 
 // ------------------------------------------------------------------ start-up
@@ -104,6 +105,7 @@ function options() {
     crop_mode: document.querySelector('input[name="crop-mode"]:checked').value,
     min_area_fraction: config.options.min_area_fraction,
     flip_average: config.options.flip_average,
+    zoom_margin: config.options.zoom_margin,
   };
 }
 
@@ -134,6 +136,17 @@ function pixelRows(bitmap) {
   return { row, all };
 }
 
+/** ``pixels`` (pixelRows) restricted to ``box`` (x0, y0, x1, y1): the same { row, all } for the region. */
+function regionRows(pixels, [x0, y0, x1, y1]) {
+  const row = (y) => pixels.row(y0 + y).subarray(x0 * 4, x1 * 4);
+  const all = () => {
+    const w = x1 - x0, region = new Uint8Array(w * (y1 - y0) * 4);
+    for (let y = 0; y < y1 - y0; y++) region.set(row(y), y * w * 4);
+    return region;
+  };
+  return { row, all };
+}
+
 /** The network's probability for the working-size image and for its mirror image (mirrored back,
  * for the reliability score, as Segmenter.__call__ does), in one batch of two. */
 async function runNetwork(small) {
@@ -157,15 +170,15 @@ async function segment(source, name) {
   try {
     const bitmap = source instanceof Blob ? (await decodeImage(source, config.limits)).bitmap : source;
     const decoded = performance.now();
-    const { row, all } = pixelRows(bitmap);
-    const small = resizeRgb(row, all, bitmap.width, bitmap.height, config.input_size, 4);
+    const pixels = pixelRows(bitmap);
+    const small = resizeRgb(pixels.row, pixels.all, bitmap.width, bitmap.height, config.input_size, 4);
     const resized = performance.now();
     const { probability, flipped } = await runNetwork(small);
     const networked = performance.now();
     if (mine !== job) { bitmap.close(); return; } // a newer photo came in meanwhile
-    photo = { bitmap, width: bitmap.width, height: bitmap.height, probability, flipped, small, name };
-    Object.assign(timings, { decode: decoded - start, resize: resized - decoded, network: networked - resized });
-    refine(start);
+    photo = { bitmap, width: bitmap.width, height: bitmap.height, pixels, probability, flipped, small, name, zoom: null };
+    Object.assign(timings, { decode: decoded - start, resize: resized - decoded, network: networked - resized, zoom: 0 });
+    await refine(start);
     setState("ready", "Ready. Photos stay on this device.");
   } catch (err) {
     if (mine !== job) return;
@@ -175,12 +188,26 @@ async function segment(source, name) {
   }
 }
 
-/** Mask, box and crop again from the kept probability map (a control changed), then draw. */
-function refine(start = performance.now()) {
+/** Mask, box and crop again from the kept probability maps (a control changed), then draw. The second
+ * look's maps are kept too and the network runs again only when its region changes. */
+async function refine(start = performance.now()) {
   if (!photo) return;
+  const mine = ++refines, shown = photo;
   const t0 = performance.now();
-  result = postprocess(photo.probability, config.input_size, photo.width, photo.height, options(), photo.flipped,
-    photo.small, config.quality);
+  const again = () => postprocess(shown.probability, config.input_size, shown.width, shown.height, options(),
+    shown.flipped, shown.small, config.quality, shown.zoom);
+  let next = again();
+  if (next.zoomBox && !next.zoomed) {
+    const z0 = performance.now();
+    const [x0, y0, x1, y1] = next.zoomBox;
+    const { row, all } = regionRows(shown.pixels, next.zoomBox);
+    const small = resizeRgb(row, all, x1 - x0, y1 - y0, config.input_size, 4);
+    shown.zoom = { box: next.zoomBox, ...(await runNetwork(small)) };
+    if (mine !== refines || photo !== shown) return; // a newer control value or photo came in meanwhile
+    timings.zoom = performance.now() - z0;
+    next = again();
+  }
+  result = next;
   const t1 = performance.now();
   draw();
   const t2 = performance.now();
@@ -457,7 +484,10 @@ function controlsChanged() {
   showControlValues();
   if (pending) return;
   pending = true;
-  requestAnimationFrame(() => { pending = false; refine(); });
+  requestAnimationFrame(() => {
+    pending = false;
+    refine().catch((err) => { console.error(err); showError(SOMETHING_WRONG); });
+  });
 }
 
 $("file").addEventListener("change", (e) => { takeFile(e.target.files); e.target.value = ""; });

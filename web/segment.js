@@ -319,19 +319,43 @@ export function expandBox(box, margin, w, h) {
 
 /** Segmenter.postprocess without the pixels: mask at w x h, box, crop box, confidence, found, and the
  * reliability and quality flags. ``options`` as SegmentOptions (threshold, margin, crop_mode,
- * min_area_fraction, flip_average); ``flipped``: the mirrored photo's map, mirrored back (null: the
- * reliability is the confidence alone); ``small``: the network's input; ``rules``: config.json's "quality". */
-export function postprocess(probability, size, w, h, options, flipped, small, rules) {
+ * min_area_fraction, flip_average, zoom_margin); ``flipped``: the mirrored photo's map, mirrored back (null: the
+ * reliability is the confidence alone); ``small``: the network's input; ``rules``: config.json's "quality".
+ * The second look (zoom_margin): the result's ``zoomBox`` is the region it needs; ``zoom`` ({ box, probability,
+ * flipped }: the network's maps of that region, as Segmenter.zoom_maps) is used when its box is that one
+ * (``zoomed`` says so); without it the mask is the first look's and the caller runs the network and calls again. */
+export function postprocess(probability, size, w, h, options, flipped, small, rules, zoom = null) {
   const averaged = Boolean(options.flip_average && flipped);
-  const scores = averaged ? probability.map((p, i) => Math.fround(p + flipped[i]) * 0.5) : probability;
+  const scores = averaged ? average(probability, flipped) : probability;
   const { cleaned } = cleanProbability(scores, size, options.threshold);
-  const mask = upsampleMask(cleaned, size, w, h, options.threshold);
+  let mask = upsampleMask(cleaned, size, w, h, options.threshold);
   let count = 0;
   for (let i = 0; i < mask.length; i++) count += mask[i];
   const found = count >= options.min_area_fraction * mask.length;
+  let zoomBox = null, zoomed = false, zoomReliability = null;
+  if (found && options.zoom_margin !== null && options.zoom_margin !== undefined) {
+    zoomBox = expandBox(maskBox(mask, w, h), options.zoom_margin, w, h);
+    if (zoomBox.join() === [0, 0, w, h].join()) zoomBox = null; // the second look would see the first one's input
+  }
+  if (zoomBox && zoom && zoom.box.join() === zoomBox.join()) {
+    zoomed = true;
+    const [x0, y0, x1, y1] = zoomBox, zw = x1 - x0, zh = y1 - y0;
+    const zoomScores = options.flip_average ? average(zoom.probability, zoom.flipped) : zoom.probability;
+    const zoomCleaned = cleanProbability(zoomScores, size, options.threshold).cleaned;
+    const zoomMask = upsampleMask(zoomCleaned, size, zw, zh, options.threshold);
+    zoomReliability = lookReliability(zoom.probability, zoom.flipped, zoomScores, zoomCleaned, size, options);
+    let zoomCount = 0;
+    for (let i = 0; i < zoomMask.length; i++) zoomCount += zoomMask[i];
+    if (zoomCount >= options.min_area_fraction * mask.length) { // else the first look stands
+      mask = new Uint8Array(w * h);
+      for (let y = 0; y < zh; y++) mask.set(zoomMask.subarray(y * zw, (y + 1) * zw), (y0 + y) * w + x0);
+      count = zoomCount;
+    }
+  }
   if (!found) mask.fill(0);
   const box = found ? maskBox(mask, w, h) : null;
   const cropBox = box ? expandBox(box, options.margin, w, h) : null;
+  // the confidence and the quality flags judge the first look, at the whole photo's scale
   const t = f32(options.threshold);
   const working = new Uint8Array(size * size);
   let confidence = 0, total = 0, n = 0;
@@ -340,15 +364,30 @@ export function postprocess(probability, size, w, h, options, flipped, small, ru
   }
   if (found) confidence = n ? total / n : 0;
   else working.fill(0);
-  const own = averaged ? cleanMask(probability, size, options.threshold) : working; // the two single outlines
-  const agreement = flipped ? flipAgreement(own, cleanMask(flipped, size, options.threshold)) : 1;
+  let reliability = found ? lookReliability(probability, flipped, scores, cleaned, size, options) : 0;
+  if (zoomReliability !== null) reliability = Math.sqrt(reliability * zoomReliability);
   const quality = small && rules ? qualityMeasures(small, working, size) : null;
   const flags = quality ? qualityFlags(quality, found, rules) : [];
-  const reliability = confidence * agreement;
   const check = Boolean(found && rules && (reliability < rules.reliability_min
     || flags.some((flag) => rules.check_flags.includes(flag))));
   return { mask, width: w, height: h, found, box, cropBox, confidence, areaFraction: found ? count / mask.length : 0,
-    options, probability, size, reliability, flags, quality, check };
+    options, probability, size, reliability, flags, quality, check, zoomBox, zoomed };
+}
+
+/** pipeline.look_reliability: the mean of ``scores`` inside the outline (``cleaned`` above the threshold)
+ * times the agreement of the photo's and the mirrored photo's own outlines (1 without the mirrored map). */
+function lookReliability(probability, flipped, scores, cleaned, size, options) {
+  const t = f32(options.threshold), outline = new Uint8Array(size * size);
+  let total = 0, n = 0;
+  for (let i = 0; i < cleaned.length; i++) if (cleaned[i] > t) { outline[i] = 1; total += scores[i]; n++; }
+  const confidence = n ? total / n : 0;
+  const own = scores !== probability ? cleanMask(probability, size, options.threshold) : outline;
+  return confidence * (flipped ? flipAgreement(own, cleanMask(flipped, size, options.threshold)) : 1);
+}
+
+/** pipeline.mask_scores: the mean of the photo's and the mirrored photo's maps (float32, as numpy). */
+function average(probability, flipped) {
+  return probability.map((p, i) => Math.fround(p + flipped[i]) * 0.5);
 }
 
 // ---------------------------------------------------------------- outcome
