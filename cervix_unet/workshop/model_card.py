@@ -85,7 +85,9 @@ magnified). It says "no cervix found" rather than cropping garbage when the mask
 {{ metrics }}
 
 (Full-size masks, threshold 0.5 on the mean of the photo's and the mirrored photo's maps, largest
-component, holes filled; PyTorch fp32, the source of truth.)
+component, holes filled, then the same again on the region around that outline where it is
+smaller than the photo (the second look, `SegmentOptions.zoom_margin` 0.25); PyTorch fp32, the
+source of truth.)
 
 ## Files and backends
 
