@@ -72,12 +72,11 @@ def mask_scores(probability: np.ndarray, flipped: np.ndarray | None, options: Se
     return probability
 
 
-def outline(scores: np.ndarray, size: tuple[int, int], threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """The cleaned working-size map (``clean_probability``) and the mask it gives at ``size`` (W, H)."""
-    cleaned = clean_probability(scores, threshold)
+def upsample_mask(cleaned: np.ndarray, size: tuple[int, int], threshold: float) -> np.ndarray:
+    """The mask a cleaned working-size map (``clean_probability``) gives at ``size`` (W, H)."""
     # upsample in 8 bits (SIMD-fast in OpenCV; a 1/255 step is far below the labels' noise)
     cleaned_u8 = (cleaned * 255 + 0.5).astype(np.uint8)
-    return cleaned, cv2.resize(cleaned_u8, size, interpolation=cv2.INTER_LINEAR) > round(threshold * 255)
+    return cv2.resize(cleaned_u8, size, interpolation=cv2.INTER_LINEAR) > round(threshold * 255)
 
 
 def look_reliability(
@@ -258,9 +257,11 @@ class Segmenter:
         lap = lap or _Stopwatch()
         scores = mask_scores(probability, flipped, opts)
         h, w = image.shape[:2]
-        cleaned, mask = outline(scores, (w, h), opts.threshold)
-        found = bool(np.count_nonzero(mask) >= opts.min_area_fraction * mask.size)
+        cleaned = clean_probability(scores, opts.threshold)
         lap("postprocess")
+        mask = upsample_mask(cleaned, (w, h), opts.threshold)
+        found = bool(np.count_nonzero(mask) >= opts.min_area_fraction * mask.size)
+        lap("upsample")
         zoom_box = zoom_maps = zoom_reliability = None
         if found and opts.zoom_margin is not None:
             zoom_box = expand_box(mask_box(mask), opts.zoom_margin, (w, h))
@@ -270,7 +271,8 @@ class Segmenter:
             zoom_maps = self.zoom_maps(image, zoom_box)
             x0, y0, x1, y1 = zoom_box
             zoom_scores = mask_scores(*zoom_maps, opts)
-            zoom_cleaned, zoom_mask = outline(zoom_scores, (x1 - x0, y1 - y0), opts.threshold)
+            zoom_cleaned = clean_probability(zoom_scores, opts.threshold)
+            zoom_mask = upsample_mask(zoom_cleaned, (x1 - x0, y1 - y0), opts.threshold)
             zoom_reliability = look_reliability(*zoom_maps, zoom_scores, zoom_cleaned > opts.threshold, opts.threshold)
             if np.count_nonzero(zoom_mask) >= opts.min_area_fraction * mask.size:  # else the first look stands
                 mask = np.zeros_like(mask)

@@ -12,7 +12,7 @@ network again on the zoomed region). Figures per source, per fold and for the re
 go to ``summary.json`` and ``summary.md``, with each variant's paired difference from
 ``--baseline`` (``compare_crossval.paired``: 95% bootstrap interval over photos); every photo's
 figures under every variant to ``per_image.csv``. The script decides nothing: the default chosen from
-these figures, and why, is in ``reports/experiments.md`` (row 4).
+these figures, and why, is in ``reports/experiments.md`` (rows 4 and 6).
 """
 
 from __future__ import annotations
