@@ -11,6 +11,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from tqdm import tqdm
 
+from ..crop import expand_box, mask_box
 from ..image_io import decode_image
 from ..preprocess import resize_rgb
 from .labels import Label, label_mask
@@ -27,6 +28,28 @@ def load_pairs(
         image, _ = decode_image(Path(data_root) / key, max_side=None)
         images[i] = resize_rgb(image, size)
         masks[i] = label_mask(labels[key], out_size=(size, size))
+    return images, masks
+
+
+def load_zoomed(
+    keys: list[str], labels: dict[str, Label], data_root: str | Path, size: int, margins: tuple[float, float], seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """What the pipeline's second look (``SegmentOptions.zoom_margin``) sees of each photo: the region
+    around the labelled cervix, its box grown by a margin drawn from ``margins`` (the first look's box
+    is never exact), cut from the full-size photo and squashed to ``size``; with its mask. A photo
+    without a cervix keeps its whole frame."""
+    rng = np.random.default_rng(seed)
+    images = np.empty((len(keys), size, size, 3), np.uint8)
+    masks = np.empty((len(keys), size, size), bool)
+    for i, key in enumerate(tqdm(keys, desc=f"loading second looks {size}px", leave=False)):
+        image, _ = decode_image(Path(data_root) / key, max_side=None)
+        mask = label_mask(labels[key])
+        margin = rng.uniform(*margins)
+        box = mask_box(mask)
+        x0, y0, x1, y1 = expand_box(box, margin, mask.shape[::-1]) if box else (0, 0, mask.shape[1], mask.shape[0])
+        images[i] = resize_rgb(image[y0:y1, x0:x1], size)
+        region = mask[y0:y1, x0:x1].astype(np.uint8) * 255
+        masks[i] = resize_rgb(np.repeat(region[:, :, None], 3, axis=2), size)[:, :, 0] > 127
     return images, masks
 
 
@@ -87,7 +110,8 @@ class CervixDataset(Dataset):
 
     ``images``/``masks`` may be stored larger than ``size`` (room for crops); without
     ``augment`` they are only resized to ``size``. ``zoom_out`` and ``colour_cast``: how often
-    (0-1) those augmentations (above) are applied, before the others.
+    (0-1) those augmentations (above) are applied, before the others. ``zoomed`` (``load_zoomed``,
+    the first images' second-look views, same order) replaces an image ``zoom_in`` (0-1) of the time.
     """
 
     def __init__(
@@ -98,17 +122,25 @@ class CervixDataset(Dataset):
         augment: bool,
         zoom_out: float = 0.0,
         colour_cast: float = 0.0,
+        zoomed: tuple[np.ndarray, np.ndarray] | None = None,
+        zoom_in: float = 0.0,
     ) -> None:
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2)  # N,3,H,W uint8
         self.masks = torch.from_numpy(masks)[:, None].to(torch.uint8)
         self.transform = train_transform(size) if augment else v2.Resize((size, size), antialias=True)
         self.zoom_out, self.colour_cast = (zoom_out, colour_cast) if augment else (0.0, 0.0)
+        self.zoom_in = zoom_in if augment and zoomed is not None else 0.0
+        if self.zoom_in:
+            self.zoomed_images = torch.from_numpy(zoomed[0]).permute(0, 3, 1, 2)
+            self.zoomed_masks = torch.from_numpy(zoomed[1])[:, None].to(torch.uint8)
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         image, mask = self.images[i], self.masks[i]
+        if self.zoom_in and i < len(self.zoomed_images) and torch.rand(()) < self.zoom_in:
+            image, mask = self.zoomed_images[i], self.zoomed_masks[i]
         if self.zoom_out and torch.rand(()) < self.zoom_out:
             image, mask = zoom_out(image, mask)
         if self.colour_cast and torch.rand(()) < self.colour_cast:

@@ -24,11 +24,15 @@ from tqdm import tqdm
 
 from ..model import CervixUNet
 from ..preprocess import resize_rgb
-from .data import CervixDataset, load_pairs
+from .data import CervixDataset, load_pairs, load_zoomed
 from .labels import load_labels
 from .metrics import DiceScore
 from .negatives import library_pictures
 from .split import make_folds, select_keys
+
+# the second look's views for --zoom-in: box grown by 0.1-0.5 (the pipeline's zoom_margin, 0.25, with room
+# for a first-look box that is off)
+ZOOM_MARGINS = (0.1, 0.5)
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,7 @@ class TrainConfig:
     average_from: int = -1  # >= 0: also save the mean of the weights of every epoch from this one on
     zoom_out: float = 0.0  # share of training images shrunk into a dark, vignetted surround (data.zoom_out)
     colour_cast: float = 0.0  # share given a white-balance shift or the green filter's look (data.colour_cast)
+    zoom_in: float = 0.0  # share of photos replaced by the second look's view of them (data.load_zoomed)
 
     def learning_rate(self, epoch: float) -> float:
         """Linear warm-up, then cosine decay to 1% of the peak."""
@@ -166,7 +171,10 @@ def train(config: TrainConfig) -> Path:
         train_images = np.concatenate([train_images, np.stack(pictures)])
         train_masks = np.concatenate([train_masks, np.zeros((len(pictures), store, store), bool)])
         print(f"+ {len(pictures)} non-colposcopy pictures with empty masks")
-    train_set = CervixDataset(train_images, train_masks, config.size, True, config.zoom_out, config.colour_cast)
+    zoomed = load_zoomed(train_keys, labels, config.data, store, ZOOM_MARGINS, config.seed) if config.zoom_in else None
+    train_set = CervixDataset(
+        train_images, train_masks, config.size, True, config.zoom_out, config.colour_cast, zoomed, config.zoom_in
+    )
     val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
     generator = torch.Generator().manual_seed(config.seed)
     sampler = source_sampler(train_keys, len(train_set), generator) if config.balance_sources else None
