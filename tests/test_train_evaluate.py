@@ -173,11 +173,13 @@ def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data):
         "0.5",
         "--colour-cast",
         "0.5",
+        "--zoom-in",
+        "0.5",
     ]
     assert main(args) == 0
     summary = json.loads((report / "summary.json").read_text())
     assert summary["folds"] == 2 and summary["images"] == 8
-    assert summary["recipe"]["zoom_out"] == summary["recipe"]["colour_cast"] == 0.5
+    assert summary["recipe"]["zoom_out"] == summary["recipe"]["colour_cast"] == summary["recipe"]["zoom_in"] == 0.5
     assert set(summary["by_source"]) <= {"annocerv", "iarc_atlas", "mobileodt"}
     assert (report / "summary.md").read_text().startswith("# Cross-validation (2 folds")
     assert (report / "worst_fold_1.png").exists()
@@ -271,6 +273,21 @@ def test_zoom_out_shrinks_photo_and_mask_together_and_colour_cast_keeps_the_mask
         assert (shrunk[:, placed[0] == 0] < 200).any()  # and there is a surround
         cast = colour_cast(image)
         assert cast.shape == image.shape and cast.dtype == torch.uint8 and not torch.equal(cast, image)
+
+
+def test_second_look_views_hold_the_labelled_cervix_larger(labels, shared_data):
+    from cervix_unet.workshop.data import load_pairs, load_zoomed
+
+    keys = [k for k in sorted(labels) if k.startswith("mobileodt/") and labels[k]["polygons"]][:6]
+    _, whole = load_pairs(keys, labels, shared_data, 64)
+    images, zoomed = load_zoomed(keys, labels, shared_data, 64, (0.1, 0.5), seed=0)
+    assert images.shape == (6, 64, 64, 3) and zoomed.shape == (6, 64, 64)
+    assert sum(view.mean() > 1.5 * frame.mean() for frame, view in zip(whole, zoomed)) >= 2  # small ones grow
+    for key, frame, view in zip(keys, whole, zoomed):
+        assert view.mean() >= frame.mean() - 0.02, key  # never less of the view (up to resampling)
+        ys, xs = np.nonzero(view)
+        # the box grown by at most 0.5 on each side: the cervix spans at least half the view (less rounding)
+        assert xs.max() - xs.min() + 1 >= 0.5 * 64 - 2 and ys.max() - ys.min() + 1 >= 0.5 * 64 - 2, key
 
 
 def test_compare_crossval_keeps_only_a_change_that_helps_phone_photos(tmp_path):
