@@ -48,8 +48,7 @@ def load_zoomed(
         box = mask_box(mask)
         x0, y0, x1, y1 = expand_box(box, margin, mask.shape[::-1]) if box else (0, 0, mask.shape[1], mask.shape[0])
         images[i] = resize_rgb(image[y0:y1, x0:x1], size)
-        region = mask[y0:y1, x0:x1].astype(np.uint8) * 255
-        masks[i] = resize_rgb(np.repeat(region[:, :, None], 3, axis=2), size)[:, :, 0] > 127
+        masks[i] = resize_rgb(mask[y0:y1, x0:x1].astype(np.uint8) * 255, size) > 127  # same resampling as the photo
     return images, masks
 
 
