@@ -9,7 +9,9 @@ import torch
 
 from cervix_unet import CervixUNet
 from cervix_unet.cli import main
-from cervix_unet.workshop.train import TrainConfig, source_sampler
+import segmentation_models_pytorch as smp
+
+from cervix_unet.workshop.train import TrainConfig, dice_input, source_sampler
 from tests.conftest import LABELS, WEIGHTS
 
 NO_CERVIX_MISSES = 6  # held-out non-colposcopy pictures the shipped model still calls a cervix (13 of 19 not)
@@ -53,6 +55,24 @@ def test_learning_rate_schedule():
     assert rates[0] < rates[1] == pytest.approx(1e-3)
     assert all(a >= b for a, b in zip(rates[1:], rates[2:]))
     assert rates[-1] >= 1e-5
+
+
+def test_dice_per_image_weighs_a_small_cervix_as_much_as_a_large_one():
+    """A small cervix outlined three times too large: minor in the batch's Dice, half of its photo's."""
+    truth = torch.zeros(2, 1, 32, 32)
+    truth[0, :, 4:28, 4:28] = 1  # a large cervix, outlined exactly
+    truth[1, :, 14:18, 14:18] = 1  # a small one (16 px), spread over 48 px around it
+    logits = (truth * 2 - 1) * 20
+    logits[1, :, 12:20, 12:20] = 20
+    empty = torch.zeros(1, 1, 32, 32)  # a made-up negative: no Dice term, BCE covers it
+    binary = smp.losses.DiceLoss(smp.losses.BINARY_MODE, from_logits=True)
+    per_image = smp.losses.DiceLoss(smp.losses.MULTILABEL_MODE, from_logits=True)
+    batch_loss = binary(*dice_input(logits, truth, per_image=False)).item()
+    image_loss = per_image(*dice_input(logits, truth, per_image=True)).item()
+    assert batch_loss == pytest.approx(1 - 2 * (576 + 16) / (576 + 64 + 576 + 16), abs=1e-3)  # 0.04
+    assert image_loss == pytest.approx((0 + (1 - 2 * 16 / (64 + 16))) / 2, abs=1e-3)  # 0.30
+    both = torch.cat([logits, empty - 20]), torch.cat([truth, empty])
+    assert per_image(*dice_input(*both, per_image=True)).item() == pytest.approx(image_loss * 2 / 3, abs=1e-3)
 
 
 def test_evaluate_reports(tmp_path, shared_data):
@@ -175,11 +195,13 @@ def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data):
         "0.5",
         "--zoom-in",
         "0.5",
+        "--dice-per-image",
     ]
     assert main(args) == 0
     summary = json.loads((report / "summary.json").read_text())
     assert summary["folds"] == 2 and summary["images"] == 8
     assert summary["recipe"]["zoom_out"] == summary["recipe"]["colour_cast"] == summary["recipe"]["zoom_in"] == 0.5
+    assert summary["recipe"]["dice_per_image"] is True
     assert set(summary["by_source"]) <= {"annocerv", "iarc_atlas", "mobileodt"}
     assert (report / "summary.md").read_text().startswith("# Cross-validation (2 folds")
     assert (report / "worst_fold_1.png").exists()

@@ -67,6 +67,7 @@ class TrainConfig:
     zoom_out: float = 0.0  # share of training images shrunk into a dark, vignetted surround (data.zoom_out)
     colour_cast: float = 0.0  # share given a white-balance shift or the green filter's look (data.colour_cast)
     zoom_in: float = 0.0  # share of photos replaced by the second look's view of them (data.load_zoomed)
+    dice_per_image: bool = False  # Dice loss per image, then averaged (the metric's weighting), not over the batch
 
     def learning_rate(self, epoch: float) -> float:
         """Linear warm-up, then cosine decay to 1% of the peak."""
@@ -74,6 +75,18 @@ class TrainConfig:
             return self.lr * (epoch + 1) / self.warmup_epochs
         progress = (epoch - self.warmup_epochs) / max(1, self.epochs - self.warmup_epochs)
         return self.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def dice_input(logits: torch.Tensor, mask: torch.Tensor, per_image: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (prediction, target) pair for smp's Dice loss.
+
+    smp sums a binary batch's pixels into one Dice, so a small cervix spread over the vaginal
+    walls costs little beside the large ones in its batch. Per image, each photo is a "class" of
+    one multilabel sample (N, 1, H, W -> 1, N, H, W): one Dice per photo, averaged, as the
+    evaluation averages them; photos with an empty mask add 0 (smp masks absent classes), BCE
+    covers them.
+    """
+    return (logits.transpose(0, 1), mask.transpose(0, 1)) if per_image else (logits, mask)
 
 
 def seed_everything(seed: int) -> None:
@@ -194,7 +207,8 @@ def train(config: TrainConfig) -> Path:
         raise ValueError(f"{config.init} works at {model.input_size} px, not --size {config.size}")
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    dice_loss = smp.losses.DiceLoss(smp.losses.BINARY_MODE, from_logits=True)
+    mode = smp.losses.MULTILABEL_MODE if config.dice_per_image else smp.losses.BINARY_MODE
+    dice_loss = smp.losses.DiceLoss(mode, from_logits=True)
     bce_loss = torch.nn.BCEWithLogitsLoss()
     history: list[dict] = []
     start, best = 0, -1.0
@@ -221,7 +235,7 @@ def train(config: TrainConfig) -> Path:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
                 logits = model(image.contiguous(memory_format=torch.channels_last))
             logits = logits.float()
-            loss = dice_loss(logits, mask) + bce_loss(logits, mask)
+            loss = dice_loss(*dice_input(logits, mask, config.dice_per_image)) + bce_loss(logits, mask)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
