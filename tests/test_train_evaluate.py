@@ -5,12 +5,11 @@ import json
 
 import numpy as np
 import pytest
+import segmentation_models_pytorch as smp
 import torch
 
 from cervix_unet import CervixUNet
 from cervix_unet.cli import main
-import segmentation_models_pytorch as smp
-
 from cervix_unet.workshop.train import TrainConfig, dice_input, source_sampler
 from tests.conftest import LABELS, WEIGHTS
 
