@@ -79,15 +79,15 @@ def upsample_mask(cleaned: np.ndarray, size: tuple[int, int], threshold: float) 
     return cv2.resize(cleaned_u8, size, interpolation=cv2.INTER_LINEAR) > round(threshold * 255)
 
 
-def look_reliability(
+def look_scores(
     probability: np.ndarray, flipped: np.ndarray | None, scores: np.ndarray, outline_mask: np.ndarray, threshold: float
-) -> float:
-    """One look's reliability: its confidence (mean of ``scores`` inside its working-size outline)
-    times the agreement of the photo's and the mirrored photo's own outlines (``quality.flip_agreement``;
-    1 without the mirrored map)."""
+) -> tuple[float, float]:
+    """One look's confidence (the mean of ``scores`` inside its working-size outline) and reliability:
+    the confidence times the agreement of the photo's and the mirrored photo's own outlines
+    (``quality.flip_agreement``; 1 without the mirrored map)."""
     confidence = float(scores[outline_mask].mean()) if outline_mask.any() else 0.0
     own = clean_mask(probability, threshold) if scores is not probability else outline_mask
-    return confidence * (1.0 if flipped is None else flip_agreement(own, clean_mask(flipped, threshold)))
+    return confidence, confidence * (1.0 if flipped is None else flip_agreement(own, clean_mask(flipped, threshold)))
 
 
 @dataclass
@@ -105,7 +105,7 @@ class SegmentationResult:
     original_size: tuple[int, int]  # (W, H) of the upright photo; larger than ``image`` after a reduced decode
     working_probability: np.ndarray = field(repr=False)  # the network's map at its working size
     timings: dict[str, float] = field(default_factory=dict, repr=False)  # seconds per stage
-    # confidence x agreement with the mirrored photo's outline (look_reliability); with a second look,
+    # confidence x agreement with the mirrored photo's outline (look_scores); with a second look,
     # the geometric mean of both looks' (chosen by cross-validation: reports/experiments.md row 6)
     reliability: float = 0.0
     flags: list[str] = field(default_factory=list)  # photo quality problems (quality.FLAG_TEXT)
@@ -273,7 +273,7 @@ class Segmenter:
             zoom_scores = mask_scores(*zoom_maps, opts)
             zoom_cleaned = clean_probability(zoom_scores, opts.threshold)
             zoom_mask = upsample_mask(zoom_cleaned, (x1 - x0, y1 - y0), opts.threshold)
-            zoom_reliability = look_reliability(*zoom_maps, zoom_scores, zoom_cleaned > opts.threshold, opts.threshold)
+            _, zoom_reliability = look_scores(*zoom_maps, zoom_scores, zoom_cleaned > opts.threshold, opts.threshold)
             if np.count_nonzero(zoom_mask) >= opts.min_area_fraction * mask.size:  # else the first look stands
                 mask = np.zeros_like(mask)
                 mask[y0:y1, x0:x1] = zoom_mask
@@ -288,8 +288,9 @@ class Segmenter:
             cropped = crop_image(image, crop_box, mask[y0:y1, x0:x1] if opts.crop_mode == "masked" else None)
         # the confidence and the quality flags judge the first look, at the whole photo's scale
         working_mask = cleaned > opts.threshold
-        confidence = float(scores[working_mask].mean()) if found else 0.0
-        reliability = look_reliability(probability, flipped, scores, working_mask, opts.threshold) if found else 0.0
+        confidence, reliability = (
+            look_scores(probability, flipped, scores, working_mask, opts.threshold) if found else (0.0, 0.0)
+        )
         if zoom_reliability is not None:
             reliability = float(np.sqrt(reliability * zoom_reliability))
         measures = quality_measures(resize_rgb(image, self.size) if small is None else small, working_mask & found)

@@ -343,7 +343,7 @@ export function postprocess(probability, size, w, h, options, flipped, small, ru
     const zoomScores = options.flip_average ? average(zoom.probability, zoom.flipped) : zoom.probability;
     const zoomCleaned = cleanProbability(zoomScores, size, options.threshold).cleaned;
     const zoomMask = upsampleMask(zoomCleaned, size, zw, zh, options.threshold);
-    zoomReliability = lookReliability(zoom.probability, zoom.flipped, zoomScores, zoomCleaned, size, options);
+    zoomReliability = lookScores(zoom.probability, zoom.flipped, zoomScores, zoomCleaned, size, options).reliability;
     let zoomCount = 0;
     for (let i = 0; i < zoomMask.length; i++) zoomCount += zoomMask[i];
     if (zoomCount >= options.min_area_fraction * mask.length) { // else the first look stands
@@ -356,15 +356,10 @@ export function postprocess(probability, size, w, h, options, flipped, small, ru
   const box = found ? maskBox(mask, w, h) : null;
   const cropBox = box ? expandBox(box, options.margin, w, h) : null;
   // the confidence and the quality flags judge the first look, at the whole photo's scale
-  const t = f32(options.threshold);
-  const working = new Uint8Array(size * size);
-  let confidence = 0, total = 0, n = 0;
-  for (let i = 0; i < cleaned.length; i++) {
-    if (cleaned[i] > t) { working[i] = 1; total += scores[i]; n++; }
-  }
-  if (found) confidence = n ? total / n : 0;
-  else working.fill(0);
-  let reliability = found ? lookReliability(probability, flipped, scores, cleaned, size, options) : 0;
+  const first = found ? lookScores(probability, flipped, scores, cleaned, size, options) : null;
+  const working = first ? first.outline : new Uint8Array(size * size);
+  const confidence = first ? first.confidence : 0;
+  let reliability = first ? first.reliability : 0;
   if (zoomReliability !== null) reliability = Math.sqrt(reliability * zoomReliability);
   const quality = small && rules ? qualityMeasures(small, working, size) : null;
   const flags = quality ? qualityFlags(quality, found, rules) : [];
@@ -374,15 +369,17 @@ export function postprocess(probability, size, w, h, options, flipped, small, ru
     options, probability, size, reliability, flags, quality, check, zoomBox, zoomed };
 }
 
-/** pipeline.look_reliability: the mean of ``scores`` inside the outline (``cleaned`` above the threshold)
- * times the agreement of the photo's and the mirrored photo's own outlines (1 without the mirrored map). */
-function lookReliability(probability, flipped, scores, cleaned, size, options) {
+/** pipeline.look_scores: the confidence (mean of ``scores`` inside the outline, ``cleaned`` above the threshold),
+ * the reliability (the confidence times the agreement of the photo's and the mirrored photo's own outlines; 1
+ * without the mirrored map) and the outline itself. */
+function lookScores(probability, flipped, scores, cleaned, size, options) {
   const t = f32(options.threshold), outline = new Uint8Array(size * size);
   let total = 0, n = 0;
   for (let i = 0; i < cleaned.length; i++) if (cleaned[i] > t) { outline[i] = 1; total += scores[i]; n++; }
   const confidence = n ? total / n : 0;
   const own = scores !== probability ? cleanMask(probability, size, options.threshold) : outline;
-  return confidence * (flipped ? flipAgreement(own, cleanMask(flipped, size, options.threshold)) : 1);
+  const agreement = flipped ? flipAgreement(own, cleanMask(flipped, size, options.threshold)) : 1;
+  return { confidence, reliability: confidence * agreement, outline };
 }
 
 /** pipeline.mask_scores: the mean of the photo's and the mirrored photo's maps (float32, as numpy). */
