@@ -450,6 +450,7 @@ def show_photo(
         "probability": result.working_probability,
         "flipped": result.flipped_probability,
         "original_size": result.original_size,
+        "zoom": (result.zoom_box, result.zoom_maps) if result.zoom_box else None,  # the second look's maps
         "made": time.time(),
     }
     return photo_page(state, text, (overlay, mask, crop), (crop_file, mask_file))
@@ -478,6 +479,7 @@ def refine(
             options_from(threshold, margin_percent, crop_mode),
             state["original_size"],
             flipped=state["flipped"],
+            zoom=state.get("zoom"),  # the network runs again only if the controls move the second look's region
         )
         overlay, mask, crop, text, crop_file, mask_file = render(result, time.perf_counter() - start, state["name"])
     except Exception as err:
@@ -485,6 +487,8 @@ def refine(
     if not GENERATIONS.is_current(key, number):
         return gr.skip()
     state["made"] = time.time()
+    if result.zoom_box:
+        state["zoom"] = (result.zoom_box, result.zoom_maps)
     return photo_page(state, text, (overlay, mask, crop), (crop_file, mask_file))
 
 

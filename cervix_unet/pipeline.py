@@ -135,8 +135,9 @@ class SegmentationResult:
     @cached_property
     def probability(self) -> np.ndarray:
         """The probability map the mask was drawn from (with ``flip_average``, the mean of the
-        photo's and the mirrored photo's; inside ``zoom_box``, the second look's), upsampled to the
-        photo's size (float32, HxW)."""
+        photo's and the mirrored photo's; inside ``zoom_box``, the second look's, also in the rare case
+        where its outline was too small and the first look's mask stands), upsampled to the photo's
+        size (float32, HxW)."""
         h, w = self.mask.shape
         scores = mask_scores(self.working_probability, self.flipped_probability, self.options)
         full = cv2.resize(scores, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -246,13 +247,15 @@ class Segmenter:
         flipped: np.ndarray | None = None,
         small: np.ndarray | None = None,
         source: ImageInfo | None = None,
+        zoom: tuple[Box, tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> SegmentationResult:
         """Mask, box, crop, reliability and quality flags of ``image`` from the network's
         ``probability`` map (and ``flipped``, the mirrored photo's map, mirrored back; without it
         the reliability is the confidence alone). With ``zoom_margin`` the network runs once more
         (two passes, photo and mirror) on the region around the first outline; everything else is
         cheap, so an app can keep the maps and call this again when the user changes the threshold
-        or margin. ``source`` (what :func:`image_io.read_image` said about the file) is kept in the result."""
+        or margin; ``zoom`` (an earlier result's ``zoom_box`` and ``zoom_maps``) is reused when this
+        call's second look has that region, so that the network runs only when the region moves. ``source`` (what :func:`image_io.read_image` said about the file) is kept in the result."""
         opts = options or self.options
         lap = lap or _Stopwatch()
         scores = mask_scores(probability, flipped, opts)
@@ -268,7 +271,7 @@ class Segmenter:
         if zoom_box == (0, 0, w, h):  # the second look would see the first one's input again
             zoom_box = None
         if zoom_box is not None:
-            zoom_maps = self.zoom_maps(image, zoom_box)
+            zoom_maps = zoom[1] if zoom is not None and tuple(zoom[0]) == zoom_box else self.zoom_maps(image, zoom_box)
             x0, y0, x1, y1 = zoom_box
             zoom_scores = mask_scores(*zoom_maps, opts)
             zoom_cleaned = clean_probability(zoom_scores, opts.threshold)

@@ -118,6 +118,23 @@ def test_a_cervix_small_in_the_frame_gets_a_second_look(segmenter, example_paths
     assert two.probability[y0:y1, x0:x1].max() > 0.5
 
 
+def test_kept_second_look_maps_spare_the_network_until_the_region_moves(segmenter, example_paths, monkeypatch):
+    photo = np.asarray(Image.open(example_paths[0]).convert("RGB"))
+    wide = np.full((960, 1440, 3), 12, np.uint8)
+    wide[288:672, 432:1008] = photo
+    first = segmenter(wide)
+    runs = []
+    original = segmenter.zoom_maps
+    monkeypatch.setattr(segmenter, "zoom_maps", lambda *a: runs.append(a[1]) or original(*a))
+    kept = first.zoom_box, first.zoom_maps
+    again = segmenter.postprocess(wide, first.working_probability, flipped=first.flipped_probability, zoom=kept)
+    assert runs == [] and np.array_equal(again.mask, first.mask) and again.reliability == first.reliability
+    moved = segmenter.postprocess(
+        wide, first.working_probability, SegmentOptions(zoom_margin=0.5), flipped=first.flipped_probability, zoom=kept
+    )
+    assert runs == [moved.zoom_box] != [first.zoom_box]  # another region: the network looked again
+
+
 def test_a_frame_filling_cervix_needs_no_second_look(segmenter, example_paths):
     result = segmenter(example_paths[0])
     assert result.box is not None and expand_box(result.box, 0.25, (576, 384)) == (0, 0, 576, 384)

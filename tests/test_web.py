@@ -168,7 +168,8 @@ def python_segmenter():
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory) -> dict[str, tuple[Path, int | None]]:
-    """The examples, one EXIF-rotated photo, and one 3000x2000 camera-sized photo, with the
+    """The examples, one EXIF-rotated photo, one 3000x2000 camera-sized photo and one photo small in
+    a wide dark frame (the second look runs in the page), with the
     ``max_side`` the Python reference uses (None: the full-size decode the browser does)."""
     folder = tmp_path_factory.mktemp("photos")
     found = {p.name: (p, 1000) for p in EXAMPLES}
@@ -182,6 +183,11 @@ def photos(tmp_path_factory) -> dict[str, tuple[Path, int | None]]:
     large = cv2.resize(np.asarray(Image.open(EXAMPLES[2]).convert("RGB")), (3000, 2000), interpolation=cv2.INTER_CUBIC)
     big.write_bytes(jpeg_bytes(large))
     found[big.name] = (big, None)
+    wide = np.full((960, 1440, 3), 12, np.uint8)  # a phone-like view: the cervix small in a dark frame
+    wide[288:672, 432:1008] = upright
+    framed = folder / "wide_frame.jpg"
+    framed.write_bytes(jpeg_bytes(wide))
+    found[framed.name] = (framed, None)  # the page's own second look: region rows, resize, network, paste
     return found
 
 
@@ -311,6 +317,7 @@ def test_quality_measures_and_flags_match_the_package(web, python_segmenter):
 
 def test_masks_match_the_python_pipeline(web, photos, python_segmenter):
     full_size = Segmenter.from_pretrained(WEIGHTS, max_side=None)
+    zoomed = []
     for name, (path, max_side) in photos.items():
         reference = (python_segmenter if max_side else full_size)(path)
         summary = web.segment(path)
@@ -323,7 +330,12 @@ def test_masks_match_the_python_pipeline(web, photos, python_segmenter):
         assert summary["confidence"] == pytest.approx(reference.confidence, abs=0.02), name
         assert summary["reliability"] == pytest.approx(reference.reliability, abs=0.02), name
         assert (summary["flags"], summary["check"]) == (reference.flags, reference.check), name
-        assert "Cervix found" in web.info() and "Processing time" in web.info()
+        assert summary["zoomed"] == (reference.zoom_box is not None) == (summary["zoomBox"] is not None), name
+        if reference.zoom_box:  # the same region, up to the two JPEG decoders
+            assert np.abs(np.subtract(summary["zoomBox"], reference.zoom_box)).max() <= 0.02 * max(mask.shape), name
+        zoomed.append(summary["zoomed"])
+        assert ("Check this result" if reference.check else "Cervix found") in web.info(), name
+        assert "Processing time" in web.info()
         crop = web.download("#download-crop")
         x0, y0, x1, y1 = summary["cropBox"]
         assert crop.shape == (y1 - y0, x1 - x0, 3), name
@@ -332,6 +344,7 @@ def test_masks_match_the_python_pipeline(web, photos, python_segmenter):
         small = np.array(web.page.evaluate("window.cervixUnet.networkInput()"), np.uint8).reshape(128, 128, 3)
         image, _ = decode_image(path, max_side=max_side)
         assert np.abs(small.astype(int) - resize_rgb(image, 128)).mean() < 1.0, name
+    assert any(zoomed)  # the wide frame's second look ran in the page
 
 
 def test_controls_redo_only_the_postprocessing(web, python_segmenter):

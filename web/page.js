@@ -179,6 +179,7 @@ async function segment(source, name) {
     photo = { bitmap, width: bitmap.width, height: bitmap.height, pixels, probability, flipped, small, name, zoom: null };
     Object.assign(timings, { decode: decoded - start, resize: resized - decoded, network: networked - resized, zoom: 0 });
     await refine(start);
+    if (mine !== job) return; // a newer photo came in during the second look: its own job says when it is ready
     setState("ready", "Ready. Photos stay on this device.");
   } catch (err) {
     if (mine !== job) return;
@@ -193,8 +194,8 @@ async function segment(source, name) {
 async function refine(start = performance.now()) {
   if (!photo) return;
   const mine = ++refines, shown = photo;
-  const t0 = performance.now();
-  const again = () => postprocess(shown.probability, config.input_size, shown.width, shown.height, options(),
+  const t0 = performance.now(), opts = options(); // both calls below with the controls as they were now
+  const again = () => postprocess(shown.probability, config.input_size, shown.width, shown.height, opts,
     shown.flipped, shown.small, config.quality, shown.zoom);
   let next = again();
   if (next.zoomBox && !next.zoomed) {
@@ -202,8 +203,9 @@ async function refine(start = performance.now()) {
     const [x0, y0, x1, y1] = next.zoomBox;
     const { row, all } = regionRows(shown.pixels, next.zoomBox);
     const small = resizeRgb(row, all, x1 - x0, y1 - y0, config.input_size, 4);
-    shown.zoom = { box: next.zoomBox, ...(await runNetwork(small)) };
+    const zoom = { box: next.zoomBox, ...(await runNetwork(small)) };
     if (mine !== refines || photo !== shown) return; // a newer control value or photo came in meanwhile
+    shown.zoom = zoom; // only the latest refine's maps are kept (a stale one could overwrite a newer region's)
     timings.zoom = performance.now() - z0;
     next = again();
   }
@@ -513,7 +515,7 @@ window.cervixUnet = {
     found: result.found, confidence: result.confidence, box: result.box, cropBox: result.cropBox,
     width: result.width, height: result.height, areaFraction: result.areaFraction, outcome: outcome(result),
     reliability: result.reliability, flags: result.flags, check: result.check, quality: result.quality,
-    timings: { ...timings },
+    zoomBox: result.zoomBox, zoomed: result.zoomed, timings: { ...timings },
   },
   networkInput: () => photo && Array.from(photo.small),
   probability: () => photo && Array.from(photo.probability),

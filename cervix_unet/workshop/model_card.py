@@ -179,7 +179,7 @@ def format_crossval(summary: dict | None, report: str) -> str:
     rows += [
         "",
         f"Dice per fold: mean {a['mean']:.3f}, SD {a['std']:.3f}, worst fold {a['min']:.3f}. Reliability "
-        f'score: AUROC {f["auroc_reliability"]:.3f} for Dice below {f["fail_below"]}; "check this result" '
+        f'score: AUROC {f["auroc_reliability"] or float("nan"):.3f} for Dice below {f["fail_below"]}; "check this result" '
         f"flags {f['failures_checked']} of the {f['failures']} failures and {f['good_checked']} of the "
         f"{f['photos'] - f['failures']} good results.",
     ]
