@@ -195,9 +195,9 @@ async function refine(start = performance.now()) {
   if (!photo) return;
   const mine = ++refines, shown = photo;
   const t0 = performance.now(), opts = options(); // both calls below with the controls as they were now
-  const again = () => postprocess(shown.probability, config.input_size, shown.width, shown.height, opts,
-    shown.flipped, shown.small, config.quality, shown.zoom);
-  let next = again();
+  const again = (earlier) => postprocess(shown.probability, config.input_size, shown.width, shown.height, opts,
+    shown.flipped, shown.small, config.quality, shown.zoom, earlier);
+  let next = again(null);
   if (next.zoomBox && !next.zoomed) {
     const z0 = performance.now();
     const [x0, y0, x1, y1] = next.zoomBox;
@@ -207,7 +207,7 @@ async function refine(start = performance.now()) {
     if (mine !== refines || photo !== shown) return; // a newer control value or photo came in meanwhile
     shown.zoom = zoom; // only the latest refine's maps are kept (a stale one could overwrite a newer region's)
     timings.zoom = performance.now() - z0;
-    next = again();
+    next = again(next); // the first look as it was: only the second look's part is new
   }
   result = next;
   const t1 = performance.now();

@@ -323,15 +323,12 @@ export function expandBox(box, margin, w, h) {
  * reliability is the confidence alone); ``small``: the network's input; ``rules``: config.json's "quality".
  * The second look (zoom_margin): the result's ``zoomBox`` is the region it needs; ``zoom`` ({ box, probability,
  * flipped }: the network's maps of that region, as Segmenter.zoom_maps) is used when its box is that one
- * (``zoomed`` says so); without it the mask is the first look's and the caller runs the network and calls again. */
-export function postprocess(probability, size, w, h, options, flipped, small, rules, zoom = null) {
-  const averaged = Boolean(options.flip_average && flipped);
-  const scores = averaged ? average(probability, flipped) : probability;
-  const { cleaned } = cleanProbability(scores, size, options.threshold);
-  let mask = upsampleMask(cleaned, size, w, h, options.threshold);
-  let count = 0;
-  for (let i = 0; i < mask.length; i++) count += mask[i];
-  const found = count >= options.min_area_fraction * mask.length;
+ * (``zoomed`` says so); without it the mask is the first look's and the caller runs the network and calls again,
+ * passing the first call's result as ``earlier`` so that the first look (its full-size mask above all) is not redone. */
+export function postprocess(probability, size, w, h, options, flipped, small, rules, zoom = null, earlier = null) {
+  const { scores, cleaned, firstMask, firstCount, found } = earlier && earlier.firstLook.options === options
+    && earlier.probability === probability ? earlier.firstLook : firstLook(probability, size, w, h, options, flipped);
+  let mask = firstMask, count = firstCount;
   let zoomBox = null, zoomed = false, zoomReliability = null;
   if (found && options.zoom_margin !== null && options.zoom_margin !== undefined) {
     zoomBox = expandBox(maskBox(mask, w, h), options.zoom_margin, w, h);
@@ -352,7 +349,7 @@ export function postprocess(probability, size, w, h, options, flipped, small, ru
       count = zoomCount;
     }
   }
-  if (!found) mask.fill(0);
+  if (!found) mask = new Uint8Array(w * h); // the first look's mask stays as it was (an ``earlier`` result may hold it)
   const box = found ? maskBox(mask, w, h) : null;
   const cropBox = box ? expandBox(box, options.margin, w, h) : null;
   // the confidence and the quality flags judge the first look, at the whole photo's scale
@@ -366,7 +363,19 @@ export function postprocess(probability, size, w, h, options, flipped, small, ru
   const check = Boolean(found && rules && (reliability < rules.reliability_min
     || flags.some((flag) => rules.check_flags.includes(flag))));
   return { mask, width: w, height: h, found, box, cropBox, confidence, areaFraction: found ? count / mask.length : 0,
-    options, probability, size, reliability, flags, quality, check, zoomBox, zoomed };
+    options, probability, size, reliability, flags, quality, check, zoomBox, zoomed,
+    firstLook: { options, scores, cleaned, firstMask, firstCount, found } };
+}
+
+/** The first look of ``postprocess``: the map the mask is drawn from, its cleaned version, the mask at w x h
+ * and whether it is large enough to be a cervix. */
+function firstLook(probability, size, w, h, options, flipped) {
+  const scores = options.flip_average && flipped ? average(probability, flipped) : probability;
+  const { cleaned } = cleanProbability(scores, size, options.threshold);
+  const firstMask = upsampleMask(cleaned, size, w, h, options.threshold);
+  let firstCount = 0;
+  for (let i = 0; i < firstMask.length; i++) firstCount += firstMask[i];
+  return { scores, cleaned, firstMask, firstCount, found: firstCount >= options.min_area_fraction * firstMask.length };
 }
 
 /** pipeline.look_scores: the confidence (mean of ``scores`` inside the outline, ``cleaned`` above the threshold),
