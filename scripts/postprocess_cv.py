@@ -62,6 +62,8 @@ def main() -> None:
         held = [(int(r["fold"]), r["image"]) for r in csv.DictReader(f)]
     variants = [(flip, t, None) for flip, t in itertools.product([False, True], args.thresholds)]
     variants += [(True, 0.5, zoom) for zoom in args.zoom_margins]
+    if args.baseline not in {variant_name(*v) for v in variants}:
+        parser.error(f"--baseline {args.baseline!r} is not among the variants run (see --thresholds)")
     rows: dict[str, list[dict]] = defaultdict(list)
     for fold in sorted({k for k, _ in held}):
         segmenter = Segmenter.from_pretrained(Path(args.runs) / f"fold_{fold}" / "best", backend="torch", max_side=None)
