@@ -108,7 +108,9 @@ def test_evaluate_reports(tmp_path, shared_data):
 
 @pytest.mark.slow
 def test_shipped_model_meets_the_validation_targets(tmp_path, shared_data):
-    """The issue's targets on the validation cases, measured by the evaluate command."""
+    """Floors on the validation cases, measured by the evaluate command. The shipped weights are a
+    refit that trained on these photos too, so these catch a regression (a broken export, loader or
+    post-processing), they do not estimate accuracy: cross-validation does (README)."""
     out = tmp_path / "val"
     torch.manual_seed(0)
     assert (
@@ -140,7 +142,6 @@ def test_shipped_model_meets_the_validation_targets(tmp_path, shared_data):
     dice = np.array([float(r["dice"]) for r in familiar])
     assert dice.mean() >= 0.92 and np.median(dice) >= 0.95 and dice.min() >= 0.6, dice
     assert np.mean([float(r["box_iou"]) for r in familiar]) >= 0.85
-    # the shipped model never saw a phone photo: a floor that catches a regression, not a target
     phone_dice = np.array([float(r["dice"]) for r in phone])
     assert phone_dice.mean() >= 0.80 and np.median(phone_dice) >= 0.90, phone_dice
 
