@@ -255,7 +255,8 @@ class Segmenter:
         (two passes, photo and mirror) on the region around the first outline; everything else is
         cheap, so an app can keep the maps and call this again when the user changes the threshold
         or margin; ``zoom`` (an earlier result's ``zoom_box`` and ``zoom_maps``) is reused when this
-        call's second look has that region, so that the network runs only when the region moves. ``source`` (what :func:`image_io.read_image` said about the file) is kept in the result."""
+        call's second look has that region, so that the network runs only when the region moves.
+        ``source`` (what :func:`image_io.read_image` said about the file) is kept in the result."""
         opts = options or self.options
         lap = lap or _Stopwatch()
         scores = mask_scores(probability, flipped, opts)
