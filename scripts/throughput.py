@@ -12,6 +12,11 @@ For each set, in alternating rounds on the same warm model (this machine's speed
   summary), reading the files and writing crop, mask, overlay and summary rows; model loading
   excluded (timed apart, once, by running the command itself).
 
+Phone photos (``--phone``, labelled MobileODT photos read from ``../shared``, not shipped): the
+cervix is often small in their frame, so the pipeline takes a second look around the first
+outline (``SegmentOptions.zoom_margin``) on most of them; for these the script reports on how many
+it ran and its median time beside the first look's network passes (pipeline alone, one at a time).
+
 Targets (issue 12): predict >= 60% of the pipeline-alone rate on 576x384 photos; a 4000x3000
 JPEG with full-size outputs in < 0.25 s of wall time per photo on 2 cores.
 """
@@ -45,6 +50,7 @@ from cervix_unet.jpeg_crop import lossless_crop  # noqa: E402
 from cervix_unet.preprocess import resize_rgb  # noqa: E402
 from cervix_unet.render import mask_png, overlay, to_jpeg, to_png  # noqa: E402
 from cervix_unet.summary import SummaryWriter  # noqa: E402
+from cervix_unet.workshop.labels import load_labels  # noqa: E402
 
 FLAGS = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"]
 
@@ -125,6 +131,30 @@ def predict_batch(segmenter: Segmenter, paths: list[Path], out: Path, workers: i
         summary.add(row)
     summary.close([str(p) for p in paths])
     return time.perf_counter() - start, cpu_seconds() - cpu
+
+
+def phone_photos(data: Path, labels: Path, count: int) -> list[Path]:
+    """Up to ``count`` labelled phone photos, spread evenly over the sorted keys."""
+    keys = sorted(k for k in load_labels(labels) if k.startswith("mobileodt/"))
+    keys = [keys[i] for i in np.linspace(0, len(keys) - 1, min(count, len(keys))).round().astype(int)] if keys else []
+    return [data / k for k in keys]
+
+
+def second_look(segmenter: Segmenter, photos: list[bytes]) -> dict:
+    """On how many photos the second look ran, and its median ms beside the first look's network."""
+    segmenter(photos[0])  # warm
+    results = [segmenter(data) for data in photos]
+    zoomed = [r.timings for r in results if "zoom" in r.timings]
+
+    def median(key: str) -> float | None:
+        return round(statistics.median(t[key] for t in zoomed) * 1000, 1) if zoomed else None
+
+    return {
+        "photos": len(photos),
+        "second_look_ran": len(zoomed),
+        "second_look_ms": median("zoom"),
+        "first_look_network_ms": median("network"),
+    }
 
 
 def median_ms(fn: Callable[[], object], repeat: int = 7) -> tuple[float, float]:
@@ -216,6 +246,9 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=48, help="576x384 photos per round")
     parser.add_argument("--large", type=int, default=12, help="4000x3000 photos per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--phone", type=int, default=40, help="labelled phone photos for the second look (0: none)")
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--labels", default=str(ROOT / "labels"))
     parser.add_argument("--workers", type=int, default=default_workers())
     args = parser.parse_args()
     out = Path(args.out)
@@ -254,6 +287,10 @@ def main() -> None:
             report["sets"][name] = summary
         large = sets["4000x3000"]
         report["cli_4000x3000_s"] = round(cli_run(large, Path(tmp) / "cli", args.backend), 2)
+    phones = phone_photos(Path(args.data), Path(args.labels), args.phone) if args.phone else []
+    if phones:
+        report["phone"] = second_look(segmenter, [p.read_bytes() for p in phones])
+        print("phone", report["phone"], flush=True)
     report["load_after"] = os.getloadavg()
     small, large_set = report["sets"]["576x384"], report["sets"]["4000x3000"]
     report["targets"] = {
@@ -315,6 +352,13 @@ def markdown(r: dict, args) -> str:
     lines.append("Targets (issue 12):\n")
     for name, t in r["targets"].items():
         lines.append(f"- {name}: **{t['value']}**, {'met' if t['met'] else 'NOT met'}")
+    if r.get("phone"):
+        ph = r["phone"]
+        lines.append(
+            f"\nPhone photos ({ph['photos']} labelled MobileODT photos, one at a time): the second look ran on "
+            f"{ph['second_look_ran']}, median **{ph['second_look_ms']} ms** (its two network passes on the region "
+            f"and its mask) against {ph['first_look_network_ms']} ms for the first look's two network passes."
+        )
     for name in r["sets"]:
         lines += [
             f"\n## One {name} photo, step by step (one at a time, medians)\n",
