@@ -50,7 +50,7 @@ from cervix_unet.jpeg_crop import lossless_crop  # noqa: E402
 from cervix_unet.preprocess import resize_rgb  # noqa: E402
 from cervix_unet.render import mask_png, overlay, to_jpeg, to_png  # noqa: E402
 from cervix_unet.summary import SummaryWriter  # noqa: E402
-from cervix_unet.workshop.labels import load_labels  # noqa: E402
+from cervix_unet.workshop.export import split_photos  # noqa: E402
 
 FLAGS = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8"]
 
@@ -131,13 +131,6 @@ def predict_batch(segmenter: Segmenter, paths: list[Path], out: Path, workers: i
         summary.add(row)
     summary.close([str(p) for p in paths])
     return time.perf_counter() - start, cpu_seconds() - cpu
-
-
-def phone_photos(data: Path, labels: Path, count: int) -> list[Path]:
-    """Up to ``count`` labelled phone photos, spread evenly over the sorted keys."""
-    keys = sorted(k for k in load_labels(labels) if k.startswith("mobileodt/"))
-    keys = [keys[i] for i in np.linspace(0, len(keys) - 1, min(count, len(keys))).round().astype(int)] if keys else []
-    return [data / k for k in keys]
 
 
 def second_look(segmenter: Segmenter, photos: list[bytes]) -> dict:
@@ -287,7 +280,7 @@ def main() -> None:
             report["sets"][name] = summary
         large = sets["4000x3000"]
         report["cli_4000x3000_s"] = round(cli_run(large, Path(tmp) / "cli", args.backend), 2)
-    phones = phone_photos(Path(args.data), Path(args.labels), args.phone) if args.phone else []
+    phones = split_photos(args.data, args.labels, "all", args.phone, source="mobileodt") if args.phone else []
     if phones:
         report["phone"] = second_look(segmenter, [p.read_bytes() for p in phones])
         print("phone", report["phone"], flush=True)

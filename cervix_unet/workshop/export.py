@@ -139,9 +139,16 @@ def photo_batches(paths: list[Path], size: int) -> list[np.ndarray]:
     return batches
 
 
-def split_photos(data_root: str | Path, labels_dir: str | Path, split: str, count: int = 0) -> list[Path]:
-    """Up to ``count`` labelled photos of one split (all with 0), spread evenly over the sorted keys."""
-    keys = select_keys(load_labels(labels_dir), labels_dir, split)
+def split_photos(
+    data_root: str | Path, labels_dir: str | Path, split: str, count: int = 0, source: str = ""
+) -> list[Path]:
+    """Up to ``count`` labelled photos of one split (all with 0), spread evenly over the sorted keys;
+    with ``source`` (e.g. "mobileodt"), of that source only."""
+    keys = [
+        k
+        for k in select_keys(load_labels(labels_dir), labels_dir, split)
+        if k.startswith(f"{source}/" if source else "")
+    ]
     if count and count < len(keys):
         keys = [keys[i] for i in np.linspace(0, len(keys) - 1, count).round().astype(int)]
     return [Path(data_root) / k for k in keys]
