@@ -100,12 +100,8 @@ class _NoCervix(CervixUNet):
 def test_a_cervix_small_in_the_frame_gets_a_second_look(segmenter, example_paths, labels):
     """A frame-filling photo shrunk into a wide dark surround (a phone view): the network looks again
     at the first outline's region, and the mask, drawn from that look, stays inside it."""
-    photo = np.asarray(Image.open(example_paths[0]).convert("RGB"))
-    truth = label_mask(labels[example_key(example_paths[0])])
-    wide = np.full((960, 1440, 3), 12, np.uint8)  # 2.5 times the photo's size
-    wide[288:672, 432:1008] = photo
-    wide_truth = np.zeros(wide.shape[:2], bool)
-    wide_truth[288:672, 432:1008] = truth
+    wide = _in_wide_frame(np.asarray(Image.open(example_paths[0]).convert("RGB")), 12)
+    wide_truth = _in_wide_frame(label_mask(labels[example_key(example_paths[0])]), False)
     one = segmenter(wide, zoom_margin=None)
     two = segmenter(wide)
     assert one.zoom_box is None and "zoom" not in one.timings
@@ -119,9 +115,7 @@ def test_a_cervix_small_in_the_frame_gets_a_second_look(segmenter, example_paths
 
 
 def test_kept_second_look_maps_spare_the_network_until_the_region_moves(segmenter, example_paths, monkeypatch):
-    photo = np.asarray(Image.open(example_paths[0]).convert("RGB"))
-    wide = np.full((960, 1440, 3), 12, np.uint8)
-    wide[288:672, 432:1008] = photo
+    wide = _in_wide_frame(np.asarray(Image.open(example_paths[0]).convert("RGB")), 12)
     first = segmenter(wide)
     runs = []
     original = segmenter.zoom_maps
@@ -140,6 +134,14 @@ def test_a_frame_filling_cervix_needs_no_second_look(segmenter, example_paths):
     assert result.box is not None and expand_box(result.box, 0.25, (576, 384)) == (0, 0, 576, 384)
     assert result.zoom_box is None and result.zoom_maps is None
     assert np.array_equal(result.mask, segmenter(example_paths[0], zoom_margin=None).mask)
+
+
+def _in_wide_frame(picture: np.ndarray, fill: int | bool) -> np.ndarray:
+    """A 576x384 example (photo or mask) in the middle of a 1440x960 surround of ``fill``: 2.5 times
+    its size, as a phone view with the cervix small in the frame."""
+    wide = np.full((960, 1440, *picture.shape[2:]), fill, picture.dtype)
+    wide[288:672, 432:1008] = picture
+    return wide
 
 
 def _inside(shape: tuple[int, int], box: tuple[int, int, int, int]) -> np.ndarray:
