@@ -244,13 +244,14 @@ def test_refit_trains_on_everything_and_keeps_the_last_epoch(tmp_path, shared_da
 
 
 def test_source_sampler_draws_each_source_equally_often():
-    keys = ["annocerv/a"] * 10 + ["iarc_atlas/b"] * 30 + ["mobileodt/c"] * 60
-    sampler = source_sampler(keys, len(keys) + 20, torch.Generator().manual_seed(0))
-    drawn = [(keys[i].split("/")[0] if i < len(keys) else "negative") for _ in range(50) for i in sampler]
+    sources = ["annocerv"] * 10 + ["iarc_atlas"] * 30 + ["mobileodt"] * 60 + [None] * 20 + ["pseudo"] * 300
+    sampler = source_sampler(sources, 120, torch.Generator().manual_seed(0))  # the teacher's masks add no draws
+    assert len(sampler) == 120
+    drawn = [sources[i] or "negative" for _ in range(50) for i in sampler]
     shares = {s: drawn.count(s) / len(drawn) for s in set(drawn)}
     assert abs(shares["negative"] - 20 / 120) < 0.03  # the made-up negatives keep their natural share
-    for source in ("annocerv", "iarc_atlas", "mobileodt"):
-        assert abs(shares[source] - 100 / 3 / 120) < 0.03, shares
+    for source in ("annocerv", "iarc_atlas", "mobileodt", "pseudo"):
+        assert abs(shares[source] - 100 / 4 / 120) < 0.03, shares
 
 
 def test_negatives_are_split_by_picture_and_the_shipped_model_says_no_cervix():
@@ -344,3 +345,33 @@ def test_compare_crossval_keeps_only_a_change_that_helps_phone_photos(tmp_path):
         assert f"keep the change: {keep}" in done.stdout, done.stdout
         compared = json.loads((tmp_path / name / "compared.json").read_text())
         assert compared["dice"]["mobileodt"]["difference"] == pytest.approx(gain)
+
+
+def test_teacher_masks_cover_unlabelled_phone_photos_and_skip_lookalikes_of_held_out_ones(
+    tmp_path, labels, shared_data, monkeypatch
+):
+    from cervix_unet import pipeline
+    from cervix_unet.workshop.labels import label_mask
+    from cervix_unet.workshop.metrics import mask_metrics
+    from cervix_unet.workshop.pseudo import pseudo_labels, unlabelled_keys, without_lookalikes
+
+    unlabelled = unlabelled_keys(shared_data, labels)
+    assert len(unlabelled) > 1000 and not set(unlabelled) & set(labels)
+    assert all(k.startswith("mobileodt/") for k in unlabelled)
+    phone = sorted(k for k in labels if k.startswith("mobileodt/") and labels[k]["polygons"])[:4]
+    # a held-out photo takes itself (distance 0) out of the candidates; unrelated photos stay
+    assert without_lookalikes([*phone, unlabelled[0]], phone[:1], shared_data) == [*phone[1:], unlabelled[0]]
+    # the shipped model as teacher, on labelled photos so that its masks can be scored
+    cache = tmp_path / "pseudo.npz"
+    kept, images, masks = pseudo_labels(WEIGHTS, phone, shared_data, 64, cache)
+    assert (
+        kept
+        and set(kept) <= set(phone)
+        and images.shape == (len(kept), 64, 64, 3)
+        and masks.shape == (len(kept), 64, 64)
+    )
+    for key, mask in zip(kept, masks):
+        assert mask_metrics(mask, label_mask(labels[key], out_size=(64, 64)))["dice"] > 0.8
+    monkeypatch.setattr(pipeline.Segmenter, "from_pretrained", None)  # the cache is read, the teacher not run
+    again = pseudo_labels(WEIGHTS, phone, shared_data, 64, cache)
+    assert again[0] == kept and np.array_equal(again[2], masks)

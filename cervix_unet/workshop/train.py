@@ -28,6 +28,7 @@ from .data import CervixDataset, load_pairs, load_zoomed
 from .labels import load_labels
 from .metrics import DiceScore
 from .negatives import library_pictures
+from .pseudo import pseudo_labels, unlabelled_keys, without_lookalikes
 from .split import make_folds, select_keys
 
 # the second look's views for --zoom-in: box grown by 0.1-0.5 (the pipeline's zoom_margin, 0.25, with room
@@ -68,6 +69,8 @@ class TrainConfig:
     colour_cast: float = 0.0  # share given a white-balance shift or the green filter's look (data.colour_cast)
     zoom_in: float = 0.0  # share of photos replaced by the second look's view of them (data.load_zoomed)
     dice_per_image: bool = False  # Dice loss per image, then averaged (the metric's weighting), not over the batch
+    pseudo_labels: str = ""  # teacher model folder ("{fold}": the fold's number): its trusted masks of the
+    # unlabelled phone photos join training as a source of their own (pseudo.py); look-alikes of held-out photos left out
 
     def learning_rate(self, epoch: float) -> float:
         """Linear warm-up, then cosine decay to 1% of the peak."""
@@ -134,12 +137,14 @@ def plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def source_sampler(keys: list[str], total: int, generator: torch.Generator) -> WeightedRandomSampler:
-    """Draws each source (the key's first folder) equally often; images after ``keys`` (the
-    made-up negatives) keep their natural share. ``total`` draws an epoch, with replacement."""
-    sources = [key.split("/")[0] for key in keys]
-    counts = {s: sources.count(s) for s in set(sources)}
-    weights = [len(keys) / (len(counts) * counts[s]) for s in sources] + [1.0] * (total - len(keys))
+def source_sampler(sources: list[str | None], total: int, generator: torch.Generator) -> WeightedRandomSampler:
+    """Draws each source (one name per image of the set) equally often, within the share of the
+    sourced images; images without a source (the made-up negatives) keep their natural share.
+    ``total`` draws an epoch, with replacement."""
+    sourced = [s for s in sources if s is not None]
+    counts = {s: sourced.count(s) for s in set(sourced)}
+    share = (total - (len(sources) - len(sourced))) / len(counts)  # each source's expected draws
+    weights = [1.0 if s is None else share / counts[s] for s in sources]
     return WeightedRandomSampler(weights, total, replacement=True, generator=generator)
 
 
@@ -167,6 +172,8 @@ def train_and_val_keys(config: TrainConfig, labels: dict) -> tuple[list[str], li
 
 def train(config: TrainConfig) -> Path:
     """Run the training; returns the folder of the best model."""
+    if config.pseudo_labels and not config.balance_sources:
+        raise ValueError("--pseudo-labels draws the teacher's masks as a source of their own: use --balance-sources")
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
@@ -184,13 +191,23 @@ def train(config: TrainConfig) -> Path:
         train_images = np.concatenate([train_images, np.stack(pictures)])
         train_masks = np.concatenate([train_masks, np.zeros((len(pictures), store, store), bool)])
         print(f"+ {len(pictures)} non-colposcopy pictures with empty masks")
+    unsourced = len(train_images) - len(train_keys)  # the negatives
+    sources: list[str | None] = [key.split("/")[0] for key in train_keys] + [None] * unsourced
+    draws = len(train_images)  # an epoch's length: the labelled photos and negatives, with or without teacher masks
+    if config.pseudo_labels:
+        teacher = config.pseudo_labels.replace("{fold}", str(config.fold))
+        candidates = without_lookalikes(unlabelled_keys(config.data, labels), val_keys, config.data)
+        kept, images, masks = pseudo_labels(teacher, candidates, config.data, store, out / "pseudo_labels.npz")
+        print(f"+ {len(kept)} of {len(candidates)} unlabelled phone photos with the teacher's masks ({teacher})")
+        train_images, train_masks = np.concatenate([train_images, images]), np.concatenate([train_masks, masks])
+        sources += ["pseudo"] * len(kept)
     zoomed = load_zoomed(train_keys, labels, config.data, store, ZOOM_MARGINS, config.seed) if config.zoom_in else None
     train_set = CervixDataset(
         train_images, train_masks, config.size, True, config.zoom_out, config.colour_cast, zoomed, config.zoom_in
     )
     val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
     generator = torch.Generator().manual_seed(config.seed)
-    sampler = source_sampler(train_keys, len(train_set), generator) if config.balance_sources else None
+    sampler = source_sampler(sources, draws, generator) if config.balance_sources else None
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
