@@ -177,7 +177,7 @@ async function segment(source, name) {
     const networked = performance.now();
     if (mine !== job) { bitmap.close(); return; } // a newer photo came in meanwhile
     photo = { bitmap, width: bitmap.width, height: bitmap.height, pixels, probability, flipped, small, name, zoom: null };
-    Object.assign(timings, { decode: decoded - start, resize: resized - decoded, network: networked - resized, zoom: 0 });
+    Object.assign(timings, { decode: decoded - start, resize: resized - decoded, network: networked - resized });
     await refine(start);
     if (mine !== job) return; // a newer photo came in during the second look: its own job says when it is ready
     setState("ready", "Ready. Photos stay on this device.");
@@ -197,7 +197,7 @@ async function refine(start = performance.now()) {
   const t0 = performance.now(), opts = options(); // both calls below with the controls as they were now
   const again = (earlier) => postprocess(shown.probability, config.input_size, shown.width, shown.height, opts,
     shown.flipped, shown.small, config.quality, shown.zoom, earlier);
-  let next = again(null);
+  let next = again(null), zoomTime = 0; // 0: this refine reused the kept second look (or had none)
   if (next.zoomBox && !next.zoomed) {
     const z0 = performance.now();
     const [x0, y0, x1, y1] = next.zoomBox;
@@ -206,14 +206,14 @@ async function refine(start = performance.now()) {
     const zoom = { box: next.zoomBox, ...(await runNetwork(small)) };
     if (mine !== refines || photo !== shown) return; // a newer control value or photo came in meanwhile
     shown.zoom = zoom; // only the latest refine's maps are kept (a stale one could overwrite a newer region's)
-    timings.zoom = performance.now() - z0;
+    zoomTime = performance.now() - z0;
     next = again(next); // the first look as it was: only the second look's part is new
   }
   result = next;
   const t1 = performance.now();
   draw();
   const t2 = performance.now();
-  Object.assign(timings, { postprocess: t1 - t0, draw: t2 - t1, total: t2 - start });
+  Object.assign(timings, { zoom: zoomTime, postprocess: t1 - t0, draw: t2 - t1, total: t2 - start });
   describe(performance.now() - start);
   $("download-crop").disabled = !result.found;
   $("download-mask").disabled = false;
