@@ -15,11 +15,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from ..pipeline import Segmenter
 from ..preprocess import resize_rgb
+from ..render import overlay
 from .groups import MAX_DISTANCE, perceptual_hashes
+from .label_tools import contact_sheet
 
 SOURCE = "mobileodt"
 PATTERNS = ("*.jpg", "*.jpeg", "*.png")
@@ -72,3 +75,12 @@ def pseudo_labels(
     if cache is not None:
         np.savez(cache, stamp=json.dumps(stamp), keys=np.array(kept), images=images_array, masks=masks_array)
     return kept, images_array, masks_array
+
+
+def teacher_sheet(
+    keys: list[str], images: np.ndarray, masks: np.ndarray, count: int = 48, seed: int = 0
+) -> Image.Image:
+    """A random sample of the teacher's masks over their photos, to see what the student is taught."""
+    pick = np.sort(np.random.default_rng(seed).choice(len(keys), min(count, len(keys)), replace=False))
+    items = [(Image.fromarray(overlay(images[i], masks[i])), Path(keys[i]).stem) for i in pick]
+    return contact_sheet(items, columns=8, thumb_width=200)

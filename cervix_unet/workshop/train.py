@@ -28,7 +28,7 @@ from .data import CervixDataset, load_pairs, load_zoomed
 from .labels import load_labels
 from .metrics import DiceScore
 from .negatives import library_pictures
-from .pseudo import pseudo_labels, unlabelled_keys, without_lookalikes
+from .pseudo import pseudo_labels, teacher_sheet, unlabelled_keys, without_lookalikes
 from .split import make_folds, select_keys
 
 # the second look's views for --zoom-in: box grown by 0.1-0.5 (the pipeline's zoom_margin, 0.25, with room
@@ -199,6 +199,7 @@ def train(config: TrainConfig) -> Path:
         candidates = without_lookalikes(unlabelled_keys(config.data, labels), val_keys, config.data)
         kept, images, masks = pseudo_labels(teacher, candidates, config.data, store, out / "pseudo_labels.npz")
         print(f"+ {len(kept)} of {len(candidates)} unlabelled phone photos with the teacher's masks ({teacher})")
+        teacher_sheet(kept, images, masks).save(out / "pseudo_labels.jpg", quality=85)
         train_images, train_masks = np.concatenate([train_images, images]), np.concatenate([train_masks, masks])
         sources += ["pseudo"] * len(kept)
     zoomed = load_zoomed(train_keys, labels, config.data, store, ZOOM_MARGINS, config.seed) if config.zoom_in else None
