@@ -84,4 +84,7 @@ def test_card_quotes_the_cross_validation_per_source():
     for source, figures in summary["by_source"].items():
         assert f"| {source} | {figures['images']} | {figures['dice']:.3f} |" in text
     assert f"worst fold {summary['across_folds']['dice']['min']:.3f}" in text
+    assert text.startswith("5 patient-wise folds")
+    stopped = json.loads((report.parent / "crossval_phone_dpi" / "summary.json").read_text())  # stopped after 3
+    assert format_crossval(stopped, "reports/crossval_phone_dpi").startswith("3 of 5 patient-wise folds")
     assert format_crossval(None, "") == "Not run yet."

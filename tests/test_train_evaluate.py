@@ -353,7 +353,7 @@ def test_teacher_masks_cover_unlabelled_phone_photos_and_skip_lookalikes_of_held
     from cervix_unet import pipeline
     from cervix_unet.workshop.labels import label_mask
     from cervix_unet.workshop.metrics import mask_metrics
-    from cervix_unet.workshop.pseudo import pseudo_labels, unlabelled_keys, without_lookalikes
+    from cervix_unet.workshop.pseudo import pseudo_labels, teacher_sheet, unlabelled_keys, without_lookalikes
 
     unlabelled = unlabelled_keys(shared_data, labels)
     assert len(unlabelled) > 1000 and not set(unlabelled) & set(labels)
@@ -370,6 +370,7 @@ def test_teacher_masks_cover_unlabelled_phone_photos_and_skip_lookalikes_of_held
         and images.shape == (len(kept), 64, 64, 3)
         and masks.shape == (len(kept), 64, 64)
     )
+    assert teacher_sheet(kept, images, masks).width == 8 * 200  # one row of thumbnails
     for key, mask in zip(kept, masks):
         assert mask_metrics(mask, label_mask(labels[key], out_size=(64, 64)))["dice"] > 0.8
     monkeypatch.setattr(pipeline.Segmenter, "from_pretrained", None)  # the cache is read, the teacher not run

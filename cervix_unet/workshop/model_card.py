@@ -136,19 +136,18 @@ def format_metrics(summary: dict) -> str:
 
 
 def measured_model(metrics: dict | None, val_images: int) -> str:
-    """Which model the validation figures describe: these weights, or the same recipe trained
-    without the validation photos (when these weights are a refit on every labelled photo)."""
+    """Which model the validation figures describe: these weights, or a model trained without the
+    validation photos (when these weights are a refit on every labelled photo)."""
     if not metrics:
         return ""
     if metrics["weights"] in ("weights", "."):
         return f"These weights, on the {val_images} validation photos they did not train on."
     return (
         f"The shipped weights are a refit on every labelled photo, so no photo of the pool is unseen by "
-        f"them. The figures are those of the same recipe trained on the training part only "
-        f"(`{metrics['weights']}`), on the {val_images} validation photos: the honest estimate for "
-        f"new patients that this machine could make (one split; five-fold cross-validation over all "
-        f"sources, `cervix-unet crossval`, was not run for lack of compute; folds over the phone "
-        f"photos alone: `reports/crossval_phone/`)."
+        f"them. The figures are those of a model trained on the training part only "
+        f"(`{metrics['weights']}`; the training section says with which recipe), on the {val_images} "
+        f"validation photos: one split. The cross-validated estimate above is the one recipe "
+        f"decisions were made by."
     )
 
 
@@ -159,8 +158,10 @@ def format_crossval(summary: dict | None, report: str) -> str:
         return "Not run yet."
     recipe = summary.get("recipe", {})
     folded = f"the {recipe['fold_sources']} photos" if recipe.get("fold_sources") else "every source"
+    planned = recipe.get("folds", summary["folds"])
+    folds = f"{summary['folds']}" if summary["folds"] >= planned else f"{summary['folds']} of {planned}"
     rows = [
-        f"{summary['folds']} patient-wise folds over {folded} (`{report}`); each photo scored by the "
+        f"{folds} patient-wise folds over {folded} (`{report}`); each photo scored by the "
         "fold model that never trained on it, with the same recipe as these weights"
         + (
             f" (the other sources' validation part held out in every fold, since the starting weights "
