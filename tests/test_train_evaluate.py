@@ -13,7 +13,7 @@ from cervix_unet.cli import main
 from cervix_unet.workshop.train import TrainConfig, dice_input, source_sampler
 from tests.conftest import LABELS, WEIGHTS
 
-NO_CERVIX_MISSES = 6  # held-out non-colposcopy pictures the shipped model still calls a cervix (13 of 19 not)
+NO_CERVIX_MISSES = 8  # held-out non-colposcopy pictures the shipped model still calls a cervix (11 of 19 not)
 
 
 def test_training_smoke_run_checkpoints_and_resumes(tmp_path, shared_data):
