@@ -376,3 +376,5 @@ def test_teacher_masks_cover_unlabelled_phone_photos_and_skip_lookalikes_of_held
     monkeypatch.setattr(pipeline.Segmenter, "from_pretrained", None)  # the cache is read, the teacher not run
     again = pseudo_labels(WEIGHTS, phone, shared_data, 64, cache)
     assert again[0] == kept and np.array_equal(again[2], masks)
+    with pytest.raises(TypeError):  # as many photos but other ones: the cache is not theirs, the teacher runs
+        pseudo_labels(WEIGHTS, [*phone[1:], unlabelled[0]], shared_data, 64, cache)

@@ -11,6 +11,7 @@ photos either (in cross-validation: that fold's own model of an earlier recipe).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def without_lookalikes(
     a = np.array([hashes[k] for k in candidates])
     b = np.array([hashes[k] for k in held_out])
     near = np.zeros(len(candidates), bool)
-    for start in range(0, len(a), 256):  # (256, H, 64) at a time
+    for start in range(0, len(a), 256):  # (256, held-out photos, 64) bits at a time
         near[start : start + 256] = ((a[start : start + 256, None] != b[None]).sum(-1) <= max_distance).any(1)
     return [k for k, n in zip(candidates, near) if not n]
 
@@ -57,7 +58,7 @@ def pseudo_labels(
     """The teacher's trusted results on ``keys``: (kept keys, images (N, size, size, 3) uint8,
     masks (N, size, size) bool), whole frame squashed as ``data.load_pairs`` does. With ``cache``
     (an ``.npz``), a second call with the same teacher and keys reads it instead of running."""
-    stamp = {"teacher": str(teacher), "keys": len(keys), "size": size}
+    stamp = {"teacher": str(teacher), "keys": hashlib.sha256("\n".join(keys).encode()).hexdigest(), "size": size}
     if cache is not None and cache.exists():
         stored = np.load(cache)
         if json.loads(str(stored["stamp"])) == stamp:
