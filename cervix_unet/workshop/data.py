@@ -31,6 +31,12 @@ def load_pairs(
     return images, masks
 
 
+def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """A bool mask squashed to ``size`` x ``size`` with the photo's resampling (``resize_rgb``),
+    then cut at half, so that mask and photo stay aligned."""
+    return resize_rgb(mask.astype(np.uint8) * 255, size) > 127
+
+
 def load_zoomed(
     keys: list[str], labels: dict[str, Label], data_root: str | Path, size: int, margins: tuple[float, float], seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +54,7 @@ def load_zoomed(
         box = mask_box(mask)
         x0, y0, x1, y1 = expand_box(box, margin, mask.shape[::-1]) if box else (0, 0, mask.shape[1], mask.shape[0])
         images[i] = resize_rgb(image[y0:y1, x0:x1], size)
-        masks[i] = resize_rgb(mask[y0:y1, x0:x1].astype(np.uint8) * 255, size) > 127  # same resampling as the photo
+        masks[i] = resize_mask(mask[y0:y1, x0:x1], size)
     return images, masks
 
 

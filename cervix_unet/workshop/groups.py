@@ -28,13 +28,18 @@ def perceptual_hashes(keys: Iterable[str], data_root: str | Path) -> dict[str, n
     return hashes
 
 
+def hash_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """How many bits differ between each hash of ``a`` (N, 64 bool) and each of ``b`` (M, 64): (N, M)."""
+    return (a[:, None, :] != b[None, :, :]).sum(-1)
+
+
 def lookalike_groups(keys: Iterable[str], data_root: str | Path, max_distance: int = MAX_DISTANCE) -> dict[str, str]:
     """A group name per key: ``<source>/lookalike-<first key's stem>``, one per connected set of
     photos whose hashes differ in at most ``max_distance`` bits."""
     hashes = perceptual_hashes(sorted(keys), data_root)
     names = list(hashes)
     bits = np.array([hashes[k] for k in names])
-    distance = (bits[:, None, :] != bits[None, :, :]).sum(-1)
+    distance = hash_distances(bits, bits)
     parent = list(range(len(names)))
 
     def root(i: int) -> int:

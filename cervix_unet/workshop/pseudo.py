@@ -22,7 +22,8 @@ from tqdm import tqdm
 from ..pipeline import Segmenter
 from ..preprocess import resize_rgb
 from ..render import overlay
-from .groups import MAX_DISTANCE, perceptual_hashes
+from .data import resize_mask
+from .groups import MAX_DISTANCE, hash_distances, perceptual_hashes
 from .label_tools import contact_sheet
 
 SOURCE = "mobileodt"
@@ -44,11 +45,8 @@ def without_lookalikes(
     if not held_out or not candidates:
         return list(candidates)
     hashes = perceptual_hashes(candidates + held_out, data_root)
-    a = np.array([hashes[k] for k in candidates])
-    b = np.array([hashes[k] for k in held_out])
-    near = np.zeros(len(candidates), bool)
-    for start in range(0, len(a), 256):  # (256, held-out photos, 64) bits at a time
-        near[start : start + 256] = ((a[start : start + 256, None] != b[None]).sum(-1) <= max_distance).any(1)
+    distance = hash_distances(np.array([hashes[k] for k in candidates]), np.array([hashes[k] for k in held_out]))
+    near = (distance <= max_distance).any(1)
     return [k for k, n in zip(candidates, near) if not n]
 
 
@@ -70,7 +68,7 @@ def pseudo_labels(
         if result.found and not result.check:
             kept.append(key)
             images.append(resize_rgb(result.image, size))
-            masks.append(resize_rgb(result.mask.astype(np.uint8) * 255, size) > 127)
+            masks.append(resize_mask(result.mask, size))
     images_array = np.stack(images) if images else np.empty((0, size, size, 3), np.uint8)
     masks_array = np.stack(masks) if masks else np.empty((0, size, size), bool)
     if cache is not None:
