@@ -46,6 +46,9 @@ def test_training_smoke_run_checkpoints_and_resumes(tmp_path, shared_data):
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [0, 1]
     assert all(0 <= h["val_dice"] <= 1 and h["train_loss"] > 0 for h in history)
+    finished = [*args[:-4], "--epochs", "2", "--max-images", "8", "--warmup-epochs", "1", "--resume"]
+    finished[finished.index("--data") + 1] = str(tmp_path / "no-photos")
+    assert main(finished) == 0  # a finished run (a cross-validation's done fold) reads no photo again
 
 
 def test_learning_rate_schedule():

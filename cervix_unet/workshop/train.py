@@ -179,6 +179,12 @@ def train(config: TrainConfig) -> Path:
     seed_everything(config.seed)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out / "checkpoint.pt"
+    if config.resume and checkpoint_path.exists() and (out / "best").exists():
+        done = torch.load(checkpoint_path, weights_only=False, map_location="cpu")["epoch"] + 1
+        if done >= config.epochs:  # nothing left to train: skip loading photos and teacher masks
+            print(f"{out}: all {config.epochs} epochs trained", flush=True)
+            return out / "best"
     labels = load_labels(config.labels)
     train_keys, val_keys = train_and_val_keys(config, labels)
     if config.max_images:  # a quick smoke run
@@ -230,7 +236,6 @@ def train(config: TrainConfig) -> Path:
     bce_loss = torch.nn.BCEWithLogitsLoss()
     history: list[dict] = []
     start, best = 0, -1.0
-    checkpoint_path = out / "checkpoint.pt"
     if config.resume and checkpoint_path.exists():
         state = torch.load(checkpoint_path, weights_only=False)
         model.load_state_dict(state["model"])
