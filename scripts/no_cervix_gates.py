@@ -33,7 +33,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cervix_unet import CervixUNet, Segmenter  # noqa: E402
 from cervix_unet.image_io import decode_image  # noqa: E402
-from cervix_unet.preprocess import resize_rgb  # noqa: E402
+from cervix_unet.preprocess import resize_rgb, to_batch  # noqa: E402
 from cervix_unet.workshop.labels import load_labels  # noqa: E402
 from cervix_unet.workshop.negatives import library_pictures  # noqa: E402
 from cervix_unet.workshop.pseudo import unlabelled_keys  # noqa: E402
@@ -51,7 +51,7 @@ class Bottleneck:
     def __call__(self, image: np.ndarray) -> np.ndarray:
         small = resize_rgb(image, self.model.input_size)
         with torch.no_grad():
-            self.model(torch.from_numpy(small).permute(2, 0, 1)[None].float() / 255)
+            self.model(torch.from_numpy(to_batch(small)))
         maps = self.maps[0]
         return np.log1p(np.concatenate([maps.mean((1, 2)).numpy(), maps.amax((1, 2)).numpy()]))
 
@@ -70,12 +70,12 @@ def main() -> None:
     with open(Path(args.crossval) / "per_image.csv") as f:
         scored = [row for row in csv.DictReader(f) if row["label_empty"] == "False" and row["found"] == "True"]
     lowest = min(scored, key=lambda row: float(row["reliability"]))
+    parts = {part: library_pictures(part) for part in ("train", "test")}
     segmenter = Segmenter.from_pretrained(args.weights, backend="torch", max_side=None)
-    held_out = library_pictures("test")
-    pictures = {}
-    for name, image in held_out.items():
+    pictures = {name: {"part": part} for part, named in parts.items() for name in named}
+    for name, image in parts["test"].items():
         result = segmenter(image)
-        pictures[name] = {"found": result.found, "check": result.check, "reliability": round(result.reliability, 4)}
+        pictures[name].update(found=result.found, check=result.check, reliability=round(result.reliability, 4))
 
     labels = load_labels(args.labels)
     unlabelled = unlabelled_keys(args.data, labels)
@@ -88,11 +88,9 @@ def main() -> None:
     fitted = LedoitWolf().fit(features[::2])
     distance = np.sqrt(fitted.mahalanobis(features[1::2]))
     beyond = float(distance.max())
-    for part in ("train", "test"):
-        for name, image in library_pictures(part).items():
-            d = float(np.sqrt(fitted.mahalanobis(embed(image)[None]))[0])
-            pictures.setdefault(name, {})["distance"] = round(d, 1)
-            pictures[name]["part"] = part
+    for named in parts.values():
+        for name, image in named.items():
+            pictures[name]["distance"] = round(float(np.sqrt(fitted.mahalanobis(embed(image)[None]))[0]), 1)
 
     negatives = [p for p in pictures.values() if p["part"] == "test"]
     summary = {

@@ -180,11 +180,10 @@ def train(config: TrainConfig) -> Path:
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out / "checkpoint.pt"
-    if config.resume and checkpoint_path.exists() and (out / "best").exists():
-        done = torch.load(checkpoint_path, weights_only=False, map_location="cpu")["epoch"] + 1
-        if done >= config.epochs:  # nothing left to train: skip loading photos and teacher masks
-            print(f"{out}: all {config.epochs} epochs trained", flush=True)
-            return out / "best"
+    state = torch.load(checkpoint_path, weights_only=False) if config.resume and checkpoint_path.exists() else None
+    if state is not None and state["epoch"] + 1 >= config.epochs and (out / "best").exists():
+        print(f"{out}: all {config.epochs} epochs trained", flush=True)  # skip loading photos and teacher masks
+        return out / "best"
     labels = load_labels(config.labels)
     train_keys, val_keys = train_and_val_keys(config, labels)
     if config.max_images:  # a quick smoke run
@@ -236,8 +235,7 @@ def train(config: TrainConfig) -> Path:
     bce_loss = torch.nn.BCEWithLogitsLoss()
     history: list[dict] = []
     start, best = 0, -1.0
-    if config.resume and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, weights_only=False)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         history, start, best = state["history"], state["epoch"] + 1, state["best"]
@@ -246,7 +244,7 @@ def train(config: TrainConfig) -> Path:
         print(f"resumed at epoch {start}, best val Dice {best:.4f}")
 
     averaged, averaged_count = None, 0
-    if config.resume and checkpoint_path.exists() and state.get("averaged") is not None:
+    if state is not None and state.get("averaged") is not None:
         averaged, averaged_count = state["averaged"], state["averaged_count"]
     stale = 0 if not history or not val_keys else start - 1 - max(h["epoch"] for h in history if h["val_dice"] == best)
     for epoch in range(start, config.epochs):
