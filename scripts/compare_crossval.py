@@ -4,7 +4,8 @@
 
 For each source: the mean Dice and crop-box IoU of both, and the paired difference (second minus
 first) with a 95% bootstrap interval over photos (a photo scored in several folds counts once,
-its differences averaged), and how many photos gained or lost more than 0.01. The rule the
+its differences averaged; with ``--by-photo``, reports over different folds: each photo's mean
+over the folds that scored it), and how many photos gained or lost more than 0.01. The rule the
 project decides by: a recipe change is kept when the phone photos' interval lies above zero and
 neither familiar source loses more than 0.003 on average.
 """
@@ -22,9 +23,20 @@ import numpy as np
 KEEP_MAX_LOSS = 0.003  # a familiar source may lose at most this much mean Dice
 
 
-def read_rows(report: Path) -> dict[tuple[str, str], dict]:
+def read_rows(report: Path, by_photo: bool = False) -> dict[tuple[str, str], dict]:
+    """Results by (fold, photo); ``by_photo``: by photo alone, a photo scored in several folds
+    given its mean, so that reports over different folds pair up."""
     with open(report / "per_image.csv") as f:
-        return {(r["fold"], r["image"]): r for r in csv.DictReader(f)}
+        rows = {(r["fold"], r["image"]): r for r in csv.DictReader(f)}
+    if not by_photo:
+        return rows
+    scored: dict[str, list[dict]] = defaultdict(list)
+    for (_, image), r in rows.items():
+        scored[image].append(r)
+    return {
+        ("*", image): {**rs[0], **{m: np.mean([float(r[m]) for r in rs]) for m in ("dice", "box_iou")}}
+        for image, rs in scored.items()
+    }
 
 
 def paired(first: dict, second: dict, metric: str, rng: np.random.Generator) -> dict[str, dict]:
@@ -57,8 +69,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("first", type=Path, help="crossval report folder (the baseline)")
     parser.add_argument("second", type=Path, help="crossval report folder (the change)")
+    parser.add_argument(
+        "--by-photo", action="store_true", help="pair photos whatever fold scored them (reports over different folds)"
+    )
     args = parser.parse_args()
-    first, second = read_rows(args.first), read_rows(args.second)
+    first, second = read_rows(args.first, args.by_photo), read_rows(args.second, args.by_photo)
+    if not first.keys() & second.keys():
+        parser.error("no photo was scored by the same fold in both reports: compare them with --by-photo")
     rng = np.random.default_rng(0)
     result = {m: paired(first, second, m, rng) for m in ("dice", "box_iou")}
     dice = result["dice"]

@@ -88,3 +88,4 @@ def test_card_quotes_the_cross_validation_per_source():
     stopped = json.loads((report.parent / "crossval_phone_dpi" / "summary.json").read_text())  # stopped after 3
     assert format_crossval(stopped, "reports/crossval_phone_dpi").startswith("3 of 5 patient-wise folds")
     assert format_crossval(None, "") == "Not run yet."
+    assert "with the recipe of these weights (from `runs/weights_r128`, 10 epochs, Adam 0.0001, float32" in text

@@ -167,7 +167,7 @@ def test_folds_keep_patients_together_and_spread_sources(labels):
     assert all(any(view_of(k) == v for k in fold) for fold in folds for v in common_views)
 
 
-def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data):
+def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data, monkeypatch):
     report = tmp_path / "cv"
     args = [
         "crossval",
@@ -208,6 +208,51 @@ def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data):
     assert set(summary["by_source"]) <= {"annocerv", "iarc_atlas", "mobileodt"}
     assert (report / "summary.md").read_text().startswith("# Cross-validation (2 folds")
     assert (report / "worst_fold_1.png").exists()
+    # run folders are gone (a new machine): the folds the report holds are kept, none trains again
+    import shutil
+
+    from cervix_unet.workshop import crossval
+
+    # a second stage: fold 1 alone, from the first stage's model of the same fold
+    second = [*args[: args.index("--out")], "--out", str(tmp_path / "runs2"), "--report", str(tmp_path / "cv2")]
+    second += [*args[args.index("--size") :], "--fold", "1", "--init", str(tmp_path / "runs" / "fold_{fold}" / "best")]
+    assert main(second) == 0
+    stage2 = json.loads((tmp_path / "cv2" / "summary.json").read_text())
+    assert stage2["folds"] == 1 and stage2["per_fold"]["dice"] and (tmp_path / "runs2" / "fold_1").is_dir()
+    assert not (tmp_path / "runs2" / "fold_0").exists()
+    shutil.rmtree(tmp_path / "runs")
+    monkeypatch.setattr(crossval, "train", lambda config: pytest.fail(f"fold {config.fold} trained again"))
+    assert main(args) == 0
+    assert json.loads((report / "summary.json").read_text()) == summary
+
+
+def test_train_sources_train_on_those_sources_and_keep_every_source_held_out():
+    from cervix_unet.workshop.labels import load_labels
+    from cervix_unet.workshop.train import train_and_val_keys
+
+    labels = load_labels(LABELS)
+    every = train_and_val_keys(TrainConfig(labels=str(LABELS), fold=2), labels)
+    familiar = train_and_val_keys(TrainConfig(labels=str(LABELS), fold=2, train_sources="annocerv,iarc_atlas"), labels)
+    assert familiar[1] == every[1] and any(k.startswith("mobileodt/") for k in familiar[1])
+    assert familiar[0] == [k for k in every[0] if not k.startswith("mobileodt/")] and len(familiar[0]) > 300
+
+
+def test_crossval_summary_is_rebuilt_from_its_per_image_csv():
+    from cervix_unet.workshop.crossval import summarise_folds
+    from cervix_unet.workshop.evaluate import read_rows
+    from tests.conftest import ROOT
+
+    report = ROOT / "reports" / "crossval_phone_pseudo"
+    summary = summarise_folds(read_rows(report / "per_image.csv"))
+    stored = json.loads((report / "summary.json").read_text())
+    for metric in ("dice", "iou", "box_iou"):
+        assert summary["across_folds"][metric] == pytest.approx(stored["across_folds"][metric])
+    assert summary["failures"] == stored["failures"]
+    phone = summary["by_source"]["mobileodt"]
+    assert phone["dice"] == pytest.approx(stored["by_source"]["mobileodt"]["dice"])
+    assert min(phone["dice_per_fold"]) == phone["dice_worst_fold"] < phone["dice"]
+    familiar = [r for r in read_rows(report / "per_image.csv") if r["source"] != "mobileodt"]
+    assert summary["familiar"]["images"] == len(familiar) == 480
 
 
 def test_refit_trains_on_everything_and_keeps_the_last_epoch(tmp_path, shared_data):
@@ -326,7 +371,7 @@ def test_compare_crossval_keeps_only_a_change_that_helps_phone_photos(tmp_path):
     photos = [(f"{s}/{i}", s) for s in ("annocerv", "iarc_atlas", "mobileodt") for i in range(40)]
     base = {key: rng.uniform(0.8, 0.95) for key, _ in photos}
 
-    def report(name: str, phone_gain: float) -> str:
+    def report(name: str, phone_gain: float, fold: int = 0) -> str:
         folder = tmp_path / name
         folder.mkdir()
         with open(folder / "per_image.csv", "w", newline="") as f:
@@ -334,7 +379,7 @@ def test_compare_crossval_keeps_only_a_change_that_helps_phone_photos(tmp_path):
             writer.writeheader()
             for key, source in photos:
                 dice = base[key] + (phone_gain if source == "mobileodt" else 0.0)
-                writer.writerow({"fold": 0, "image": key, "source": source, "dice": dice, "box_iou": dice})
+                writer.writerow({"fold": fold, "image": key, "source": source, "dice": dice, "box_iou": dice})
         return str(folder)
 
     baseline = report("base", 0.0)
@@ -348,6 +393,15 @@ def test_compare_crossval_keeps_only_a_change_that_helps_phone_photos(tmp_path):
         assert f"keep the change: {keep}" in done.stdout, done.stdout
         compared = json.loads((tmp_path / name / "compared.json").read_text())
         assert compared["dice"]["mobileodt"]["difference"] == pytest.approx(gain)
+    # reports over other folds pair up photo by photo only with --by-photo
+    other_folds = report("other_folds", 0.02, fold=3)
+    script = [sys.executable, str(ROOT / "scripts" / "compare_crossval.py"), baseline, other_folds]
+    refused = subprocess.run(script, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--by-photo" in refused.stderr  # no photo pairs by fold
+    done = subprocess.run([*script, "--by-photo"], capture_output=True, text=True, check=True)
+    assert "keep the change: True" in done.stdout
+    compared = json.loads((tmp_path / "other_folds" / "compared.json").read_text())
+    assert compared["dice"]["mobileodt"]["photos"] == 40
 
 
 def test_teacher_masks_cover_unlabelled_phone_photos_and_skip_lookalikes_of_held_out_ones(

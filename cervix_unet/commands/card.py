@@ -21,7 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--training", default="reports/training.md", help="Markdown paragraph on the training run")
     parser.add_argument("--limits", default="reports/limits.md", help="Markdown on failure modes seen")
     parser.add_argument(
-        "--crossval", default="reports/crossval_phone_pseudo/summary.json", help="crossval summary of the recipe"
+        "--crossval",
+        nargs="+",
+        default=["reports/crossval_phone_pseudo/summary.json", "reports/crossval_all_pseudo/summary.json"],
+        help="crossval summaries of these weights' recipe (after the first, those missing are left out)",
     )
     parser.add_argument("--labels", default=LABELS)
 

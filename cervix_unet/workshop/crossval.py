@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from ..pipeline import Segmenter
-from .evaluate import failure_prediction, score_images, summarise, worst_sheet, write_rows
+from .evaluate import failure_prediction, read_rows, score_images, summarise, worst_sheet, write_rows
 from .labels import load_labels
+from .split import PHONE_SOURCE
 from .train import TrainConfig, held_out_keys, train
 
 METRICS = ("dice", "iou", "box_iou")
@@ -37,9 +38,25 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
+def group_figures(part: list[dict], folds: list) -> dict:
+    """Pooled means and median Dice of some held-out results, with their Dice per fold and the worst fold."""
+    per_fold = [
+        float(np.mean([r["dice"] for r in part if r["fold"] == f])) for f in folds if any(r["fold"] == f for r in part)
+    ]
+    return {
+        "images": len(part),
+        **{m: float(np.mean([r[m] for r in part])) for m in METRICS},
+        "dice_median": float(np.median([r["dice"] for r in part])),
+        "box_iou_median": float(np.median([r["box_iou"] for r in part])),
+        "dice_per_fold": per_fold,
+        "dice_worst_fold": min(per_fold),
+    }
+
+
 def summarise_folds(rows: list[dict]) -> dict:
-    """Pooled figures over every held-out photo, per-fold means and their spread, and the
-    pooled figures per source and per view kind."""
+    """Pooled figures over every held-out photo, per-fold means and their spread, the pooled
+    figures per source and per view kind, and the familiar sources (all but the phone photos)
+    together, as the targets are stated."""
     folds = sorted({r["fold"] for r in rows})
     summary: dict = {"images": len(rows), "folds": len(folds), "pooled": summarise(rows)}
     summary["per_fold"] = {m: [float(np.mean([r[m] for r in rows if r["fold"] == f])) for f in folds] for m in METRICS}
@@ -47,14 +64,11 @@ def summarise_folds(rows: list[dict]) -> dict:
     summary["failures"] = failure_prediction(rows)
     for column in ("source", "view"):
         summary[f"by_{column}"] = {
-            value: {
-                "images": len(part),
-                **{m: float(np.mean([r[m] for r in part])) for m in METRICS},
-                "dice_median": float(np.median([r["dice"] for r in part])),
-            }
+            value: group_figures([r for r in rows if r[column] == value], folds)
             for value in sorted({r[column] for r in rows})
-            for part in [[r for r in rows if r[column] == value]]
         }
+    familiar = [r for r in rows if r["source"] != PHONE_SOURCE]
+    summary["familiar"] = group_figures(familiar, folds) if familiar else None
     return summary
 
 
@@ -86,24 +100,44 @@ def markdown(summary: dict, config: TrainConfig) -> str:
     for column in ("source", "view"):
         lines += [
             "",
-            f"| {column} | images | Dice mean | Dice median | IoU mean | box IoU mean |",
-            "|---|---|---|---|---|---|",
+            f"| {column} | images | Dice mean | Dice median | IoU mean | box IoU mean | box IoU median | worst fold's Dice |",
+            "|---|---|---|---|---|---|---|---|",
         ]
-        for value, s in summary[f"by_{column}"].items():
+        groups = dict(summary[f"by_{column}"])
+        if column == "source" and summary.get("familiar"):
+            groups["familiar (all but phone)"] = summary["familiar"]
+        for value, s in groups.items():
             lines.append(
-                f"| {value} | {s['images']} | {s['dice']:.4f} | {s['dice_median']:.4f} | {s['iou']:.4f} | {s['box_iou']:.4f} |"
+                f"| {value} | {s['images']} | {s['dice']:.4f} | {s['dice_median']:.4f} | {s['iou']:.4f} "
+                f"| {s['box_iou']:.4f} | {s['box_iou_median']:.4f} | {s['dice_worst_fold']:.4f} |"
             )
     return "\n".join(lines) + "\n"
 
 
+def scored_rows(config: TrainConfig, report: Path) -> list[dict]:
+    """The results of the folds already scored in ``report`` by the same recipe ([] if none):
+    a cross-validation stopped after some folds goes on without their models or checkpoints
+    (run folders do not outlive a machine; the report is kept)."""
+    summary, rows = report / "summary.json", report / "per_image.csv"
+    if not (summary.is_file() and rows.is_file()) or json.loads(summary.read_text()).get("recipe") != recipe(config):
+        return []
+    return read_rows(rows)
+
+
 def crossval(config: TrainConfig, report: str | Path, backend: str = "torch") -> dict:
     """Train one model per fold (each resumable from its checkpoint) and score it on the photos
-    it never saw; write the report to ``report`` and return the summary."""
+    it never saw; write the report to ``report`` and return the summary. Folds the report
+    already holds for the same recipe are kept, not trained again; ``config.fold`` >= 0 runs
+    that fold alone (a long cross-validation one fold at a time)."""
     labels = load_labels(config.labels)
     report = Path(report)
     report.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for k in range(config.folds):
+    rows = scored_rows(config, report)
+    summary = write_report(rows, config, report) if rows else {}
+    for k in range(config.folds) if config.fold < 0 else [config.fold]:  # --fold K: that fold alone
+        if any(r["fold"] == k for r in rows):
+            print(f"fold {k}: scored already in {report}", flush=True)
+            continue
         held_out = held_out_keys(config, labels, k)
         fold_config = replace(config, fold=k, out=str(Path(config.out) / f"fold_{k}"), resume=True)
         best = train(fold_config)

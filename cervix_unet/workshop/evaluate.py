@@ -27,6 +27,7 @@ from .split import select_keys, view_of
 METRICS = ["dice", "iou", "hd95", "hd95_fraction", "box_iou"]
 FAIL_DICE = 0.85  # a result below this Dice is a failure the reliability score should flag
 UNFLAGGED_FAIL_DICE = 0.70  # no result below this may carry neither a low reliability nor a flag
+TEXT_COLUMNS = ("image", "source", "view", "flags")  # per-image columns that stay text when read back
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -127,6 +128,21 @@ def write_rows(rows: list[dict], path: Path) -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Per-image rows back from ``write_rows``' CSV, with their types (bools, numbers; text stays text)."""
+
+    def value(text: str) -> object:
+        if text in ("True", "False"):
+            return text == "True"
+        try:
+            return int(text) if text.lstrip("-").isdigit() else float(text)
+        except ValueError:
+            return text
+
+    with open(path, newline="") as f:
+        return [{k: value(v) if k not in TEXT_COLUMNS else v for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def evaluate(

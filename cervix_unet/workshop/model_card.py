@@ -151,9 +151,25 @@ def measured_model(metrics: dict | None, val_images: int) -> str:
     )
 
 
+def describe_recipe(recipe: dict) -> str:
+    """A cross-validated recipe in a few words: start, schedule, data."""
+    start = f"from `{recipe['init']}`" if recipe.get("init") else "from a fresh (Glorot) start"
+    extras = [
+        text
+        for key, text in [
+            ("negatives", "the made-up non-colposcopy pictures"),
+            ("balance_sources", "each source drawn equally often"),
+            ("pseudo_labels", "a teacher's masks of the unlabelled phone photos"),
+        ]
+        if recipe.get(key)
+    ]
+    precision = "bfloat16" if recipe.get("bf16") else "float32"
+    return f"{start}, {recipe['epochs']} epochs, Adam {recipe['lr']:g}, {precision}" + "".join(f", {e}" for e in extras)
+
+
 def format_crossval(summary: dict | None, report: str) -> str:
-    """Per-source figures of a ``cervix-unet crossval`` report, the spread across its folds and
-    how well the reliability score predicted failure there."""
+    """Per-source figures of a ``cervix-unet crossval`` report of these weights' recipe, the spread
+    across its folds and how well the reliability score predicted failure there."""
     if not summary:
         return "Not run yet."
     recipe = summary.get("recipe", {})
@@ -162,7 +178,7 @@ def format_crossval(summary: dict | None, report: str) -> str:
     folds = f"{summary['folds']}" if summary["folds"] >= planned else f"{summary['folds']} of {planned}"
     rows = [
         f"{folds} patient-wise folds over {folded} (`{report}`); each photo scored by the "
-        "fold model that never trained on it, with the same recipe as these weights"
+        f"fold model that never trained on it, with the recipe of these weights ({describe_recipe(recipe)})"
         + (
             f" (the other sources' validation part held out in every fold, since the starting weights "
             f"`{recipe['init']}` trained on their training part)"
@@ -171,11 +187,17 @@ def format_crossval(summary: dict | None, report: str) -> str:
         )
         + ". A photo held out in every fold counts once per fold:",
         "",
-        "| source | results | Dice mean | Dice median | box IoU mean |",
-        "|---|---|---|---|---|",
+        "| source | results | Dice mean | Dice median | box IoU mean | worst fold's Dice |",
+        "|---|---|---|---|---|---|",
     ]
-    for source, s in summary["by_source"].items():
-        rows.append(f"| {source} | {s['images']} | {s['dice']:.3f} | {s['dice_median']:.3f} | {s['box_iou']:.3f} |")
+    groups = dict(summary["by_source"])
+    if summary.get("familiar"):
+        groups["AnnoCerv + IARC"] = summary["familiar"]
+    for source, s in groups.items():
+        worst = f"{s['dice_worst_fold']:.3f}" if "dice_worst_fold" in s else "-"
+        rows.append(
+            f"| {source} | {s['images']} | {s['dice']:.3f} | {s['dice_median']:.3f} | {s['box_iou']:.3f} | {worst} |"
+        )
     a, f = summary["across_folds"]["dice"], summary["failures"]
     rows += [
         "",
@@ -229,7 +251,7 @@ def build_card(
     val_images: int,
     metrics_int8: dict | None = None,
     int8_agreement: str = "",
-    crossval: tuple[dict | None, str] = (None, ""),
+    crossval: list[tuple[dict | None, str]] | None = None,
 ) -> ModelCard:
     from .negatives import library_pictures
 
@@ -251,7 +273,7 @@ def build_card(
         val_images=val_images,
         negatives=len(library_pictures("train")),
         measured_model=measured_model(metrics, val_images),
-        crossval=format_crossval(*crossval),
+        crossval="\n\n".join(format_crossval(summary, report) for summary, report in crossval or []) or "Not run yet.",
         training=training,
         metrics=format_metrics(metrics) if metrics else "Not measured yet.",
         speed="\n\n".join(format_speed(b) for b in benches) + "\n\nReproduce: `cervix-unet bench --weights weights`."
@@ -281,7 +303,7 @@ def write_card(
     benches: list[str],
     training: str,
     limits: str,
-    crossval: str = "",
+    crossval: list[str] | None = None,
 ) -> Path:
     """Build the card from the report files that exist and save it as ``weights/README.md``."""
     from .labels import load_labels
@@ -303,7 +325,11 @@ def write_card(
         len(select_keys(labels, labels_dir, "val")),
         read(evaluation_int8),
         int8_agreement(weights),
-        (read(crossval) if crossval else None, str(Path(crossval).parent)),
+        [
+            (read(path), str(Path(path).parent))
+            for i, path in enumerate(crossval or [])
+            if i == 0 or Path(path).is_file()
+        ],
     )
     card.save(Path(weights) / "README.md")
     return Path(weights) / "README.md"

@@ -25,12 +25,12 @@ from ..render import overlay
 from .data import resize_mask
 from .groups import MAX_DISTANCE, hash_distances, perceptual_hashes
 from .label_tools import contact_sheet
+from .split import PHONE_SOURCE
 
-SOURCE = "mobileodt"
 PATTERNS = ("*.jpg", "*.jpeg", "*.png")
 
 
-def unlabelled_keys(data_root: str | Path, labels: dict, source: str = SOURCE) -> list[str]:
+def unlabelled_keys(data_root: str | Path, labels: dict, source: str = PHONE_SOURCE) -> list[str]:
     """The photos of ``source`` under ``data_root`` that have no label, as label-style keys."""
     root = Path(data_root)
     found = {p.relative_to(root).as_posix() for pattern in PATTERNS for p in (root / source).rglob(pattern)}
@@ -41,7 +41,7 @@ def without_lookalikes(
     candidates: list[str], held_out: list[str], data_root: str | Path, max_distance: int = MAX_DISTANCE
 ) -> list[str]:
     """``candidates`` less those whose perceptual hash is within ``max_distance`` bits of a held-out photo's."""
-    held_out = [k for k in held_out if k.split("/")[0] == SOURCE]
+    held_out = [k for k in held_out if k.split("/")[0] == PHONE_SOURCE]
     if not held_out or not candidates:
         return list(candidates)
     hashes = perceptual_hashes(candidates + held_out, data_root)

@@ -15,6 +15,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
 
+PHONE_SOURCE = "mobileodt"  # the phone photos: no patient ids, judged apart from the familiar sources
+
 # AnnoCerv case ids that are the same patient (shared/data/README.md).
 SAME_PATIENT = [("C1", "C23"), ("C16", "C26"), ("C21", "C28"), ("C55", "C87"), ("C98", "C100")]
 
@@ -34,7 +36,7 @@ VIEWS = [
 def case_of(key: str) -> str:
     """The case of an image key: ``annocerv/C12`` or ``iarc_atlas/AAAX``."""
     source, _, rest = key.partition("/")
-    if source == "mobileodt":  # no patient ids: one photo, one case
+    if source == PHONE_SOURCE:  # no patient ids: one photo, one case
         return f"{source}/{Path(rest).stem}"
     if source == "annocerv":
         match = re.search(r"(C\d+)Aceto_", rest)

@@ -61,7 +61,11 @@ class TrainConfig:
     # (their validation part held out in every fold), for weights (--init) that trained on the others
     keep_last: bool = False  # the model is the last epoch (the refit's rule), not the best on validation
     refit: bool = False  # train on every labelled image, no validation; the last epoch is the model
-    init: str = ""  # start from these weights (a model folder) instead of a fresh Glorot init
+    init: str = (
+        ""  # start from these weights (a model folder; "{fold}": the fold's number) instead of a fresh Glorot init
+    )
+    train_sources: str = ""  # e.g. "annocerv,iarc_atlas": train on these sources only (the folds and the
+    # validation stay over every source), the first stage of a two-stage recipe
     negatives: bool = False  # add the made-up non-colposcopy pictures (negatives.py, train part), empty masks
     balance_sources: bool = False  # draw each source (AnnoCerv, IARC, phone) equally often per epoch
     average_from: int = -1  # >= 0: also save the mean of the weights of every epoch from this one on
@@ -163,11 +167,14 @@ def held_out_keys(config: TrainConfig, labels: dict, fold: int) -> list[str]:
 def train_and_val_keys(config: TrainConfig, labels: dict) -> tuple[list[str], list[str]]:
     """The images to train on and to validate on, as the config says."""
     if config.refit:
-        return sorted(labels), []
-    if config.fold >= 0:
+        train_keys, val_keys = sorted(labels), []
+    elif config.fold >= 0:
         held_out = set(held_out_keys(config, labels, config.fold))
-        return sorted(set(labels) - held_out), sorted(held_out)
-    return select_keys(labels, config.labels, "train"), select_keys(labels, config.labels, "val")
+        train_keys, val_keys = sorted(set(labels) - held_out), sorted(held_out)
+    else:
+        train_keys, val_keys = select_keys(labels, config.labels, "train"), select_keys(labels, config.labels, "val")
+    sources = set(filter(None, config.train_sources.split(",")))
+    return [k for k in train_keys if not sources or k.split("/")[0] in sources], val_keys
 
 
 def train(config: TrainConfig) -> Path:
@@ -225,9 +232,10 @@ def train(config: TrainConfig) -> Path:
     val_loader = DataLoader(val_set, batch_size=16)
     print(f"train {len(train_keys)} images, val {len(val_keys)} images, size {config.size}")
 
-    model = CervixUNet.from_pretrained(config.init) if config.init else CervixUNet(input_size=config.size)
+    init = config.init.replace("{fold}", str(config.fold))
+    model = CervixUNet.from_pretrained(init) if init else CervixUNet(input_size=config.size)
     if model.input_size != config.size:
-        raise ValueError(f"{config.init} works at {model.input_size} px, not --size {config.size}")
+        raise ValueError(f"{init} works at {model.input_size} px, not --size {config.size}")
     model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     mode = smp.losses.MULTILABEL_MODE if config.dice_per_image else smp.losses.BINARY_MODE
