@@ -221,6 +221,8 @@ def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data, monkeypatch
     assert stage2["folds"] == 1 and stage2["per_fold"]["dice"] and (tmp_path / "runs2" / "fold_1").is_dir()
     assert not (tmp_path / "runs2" / "fold_0").exists()
     shutil.rmtree(tmp_path / "runs")
+    older = {**summary, "recipe": {k: v for k, v in summary["recipe"].items() if k != "train_sources"}}
+    (report / "summary.json").write_text(json.dumps(older))  # written before an option existed: its default
     monkeypatch.setattr(crossval, "train", lambda config: pytest.fail(f"fold {config.fold} trained again"))
     assert main(args) == 0
     assert json.loads((report / "summary.json").read_text()) == summary

@@ -117,11 +117,16 @@ def markdown(summary: dict, config: TrainConfig) -> str:
 def scored_rows(config: TrainConfig, report: Path) -> list[dict]:
     """The results of the folds already scored in ``report`` by the same recipe ([] if none):
     a cross-validation stopped after some folds goes on without their models or checkpoints
-    (run folders do not outlive a machine; the report is kept)."""
+    (run folders do not outlive a machine; the report is kept). A training option added since
+    the report was written counts as its default."""
     summary, rows = report / "summary.json", report / "per_image.csv"
-    if not (summary.is_file() and rows.is_file()) or json.loads(summary.read_text()).get("recipe") != recipe(config):
+    if not (summary.is_file() and rows.is_file()):
         return []
-    return read_rows(rows)
+    stored = {
+        **recipe(TrainConfig()),
+        **json.loads(summary.read_text()).get("recipe", {}),
+    }  # fields added later: defaults
+    return read_rows(rows) if stored == recipe(config) else []
 
 
 def crossval(config: TrainConfig, report: str | Path, backend: str = "torch") -> dict:

@@ -153,7 +153,10 @@ def measured_model(metrics: dict | None, val_images: int) -> str:
 
 def describe_recipe(recipe: dict) -> str:
     """A cross-validated recipe in a few words: start, schedule, data."""
-    start = f"from `{recipe['init']}`" if recipe.get("init") else "from a fresh (Glorot) start"
+    init = recipe.get("init", "")
+    start = f"from `{init}`" if init else "from a fresh (Glorot) start"
+    if "{fold}" in init:
+        start = f"from each fold's own model of an earlier step, `{init}`"
     extras = [
         text
         for key, text in [
@@ -180,12 +183,12 @@ def format_crossval(summary: dict | None, report: str) -> str:
         f"{folds} patient-wise folds over {folded} (`{report}`); each photo scored by the "
         f"fold model that never trained on it, with the recipe of these weights ({describe_recipe(recipe)})"
         + (
-            f" (the other sources' validation part held out in every fold, since the starting weights "
-            f"`{recipe['init']}` trained on their training part)"
+            f"; the other sources' validation part held out in every fold, since the starting weights "
+            f"`{recipe['init']}` trained on their training part"
             if recipe.get("fold_sources") and recipe.get("init")
             else ""
         )
-        + ". A photo held out in every fold counts once per fold:",
+        + (". A photo held out in every fold counts once per fold:" if recipe.get("fold_sources") else ":"),
         "",
         "| source | results | Dice mean | Dice median | box IoU mean | worst fold's Dice |",
         "|---|---|---|---|---|---|",
