@@ -3,6 +3,8 @@
 # an hour on 2 cores of a Xeon with AMX; a fold's results join its report as soon as it is done,
 # and a later run skips the folds a report holds, so the five folds may span machines):
 #   bash scripts/crossval_shipped_recipe.sh 0 1 2 3 4
+# Keep (commit) a fold's rows only once all three steps have it: steps 2 and 3 start from the
+# fold's step-1 model in runs/, which a new machine does not have.
 # 1. the first model's recipe: a fresh start on the fold's AnnoCerv + IARC photos, 120 epochs
 #    (reports/crossval_all_stage1; every source held out and scored);
 # 2. row 3: step 1's model fine-tuned on every source with the made-up negatives, sources drawn
