@@ -228,6 +228,14 @@ def test_crossval_smoke_run_writes_its_report(tmp_path, shared_data, monkeypatch
     assert json.loads((report / "summary.json").read_text()) == summary
 
 
+def test_crossval_says_which_earlier_step_is_missing(tmp_path, capsys):
+    args = ["crossval", "--labels", str(LABELS), "--out", str(tmp_path / "runs"), "--report", str(tmp_path / "cv")]
+    args += ["--fold", "3", "--init", str(tmp_path / "stage1" / "fold_{fold}" / "best")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'stage1' / 'fold_3' / 'best'}: no model folder; train the earlier step's fold 3 first" in err
+
+
 def test_train_sources_train_on_those_sources_and_keep_every_source_held_out():
     from cervix_unet.workshop.labels import load_labels
     from cervix_unet.workshop.train import train_and_val_keys

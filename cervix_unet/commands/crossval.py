@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..workshop.crossval import crossval
 from .train import add_arguments as add_train_arguments
@@ -16,7 +17,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    s = crossval(config_from(args), args.report)
+    try:
+        s = crossval(config_from(args), args.report)
+    except ValueError as err:  # options that do not fit together, a fold's missing earlier step
+        print(f"cervix-unet crossval: {err}", file=sys.stderr)
+        return 2
     a = s["across_folds"]
     print(
         f"{s['folds']} folds, {s['images']} photos: Dice {a['dice']['mean']:.4f} +- {a['dice']['std']:.4f} "

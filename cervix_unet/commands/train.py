@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import fields
 
 from ..workshop.train import TrainConfig, train
@@ -23,5 +24,9 @@ def config_from(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    train(config_from(args))
+    try:
+        train(config_from(args))
+    except ValueError as err:  # options that do not fit together, a missing earlier step
+        print(f"cervix-unet train: {err}", file=sys.stderr)
+        return 2
     return 0

@@ -191,6 +191,10 @@ def train(config: TrainConfig) -> Path:
     if state is not None and state["epoch"] + 1 >= config.epochs and (out / "best").exists():
         print(f"{out}: all {config.epochs} epochs trained", flush=True)  # skip loading photos and teacher masks
         return out / "best"
+    for option in (config.init, config.pseudo_labels):  # a fold's model of an earlier step: a folder, not a Hub id
+        folder = option.replace("{fold}", str(config.fold))
+        if folder != option and not Path(folder).is_dir():
+            raise ValueError(f"{folder}: no model folder; train the earlier step's fold {config.fold} first")
     labels = load_labels(config.labels)
     train_keys, val_keys = train_and_val_keys(config, labels)
     if config.max_images:  # a quick smoke run
