@@ -38,11 +38,9 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
-def group_figures(part: list[dict], folds: list) -> dict:
+def group_figures(part: list[dict]) -> dict:
     """Pooled means and median Dice of some held-out results, with their Dice per fold and the worst fold."""
-    per_fold = [
-        float(np.mean([r["dice"] for r in part if r["fold"] == f])) for f in folds if any(r["fold"] == f for r in part)
-    ]
+    per_fold = [float(np.mean([r["dice"] for r in part if r["fold"] == f])) for f in sorted({r["fold"] for r in part})]
     return {
         "images": len(part),
         **{m: float(np.mean([r[m] for r in part])) for m in METRICS},
@@ -64,11 +62,10 @@ def summarise_folds(rows: list[dict]) -> dict:
     summary["failures"] = failure_prediction(rows)
     for column in ("source", "view"):
         summary[f"by_{column}"] = {
-            value: group_figures([r for r in rows if r[column] == value], folds)
-            for value in sorted({r[column] for r in rows})
+            value: group_figures([r for r in rows if r[column] == value]) for value in sorted({r[column] for r in rows})
         }
     familiar = [r for r in rows if r["source"] != PHONE_SOURCE]
-    summary["familiar"] = group_figures(familiar, folds) if familiar else None
+    summary["familiar"] = group_figures(familiar) if familiar else None
     return summary
 
 

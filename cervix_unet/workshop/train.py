@@ -61,9 +61,8 @@ class TrainConfig:
     # (their validation part held out in every fold), for weights (--init) that trained on the others
     keep_last: bool = False  # the model is the last epoch (the refit's rule), not the best on validation
     refit: bool = False  # train on every labelled image, no validation; the last epoch is the model
-    init: str = (
-        ""  # start from these weights (a model folder; "{fold}": the fold's number) instead of a fresh Glorot init
-    )
+    # start from these weights (a model folder; "{fold}": the fold's number) instead of a fresh Glorot init
+    init: str = ""
     train_sources: str = ""  # e.g. "annocerv,iarc_atlas": train on these sources only (the folds and the
     # validation stay over every source), the first stage of a two-stage recipe
     negatives: bool = False  # add the made-up non-colposcopy pictures (negatives.py, train part), empty masks
@@ -75,6 +74,10 @@ class TrainConfig:
     dice_per_image: bool = False  # Dice loss per image, then averaged (the metric's weighting), not over the batch
     pseudo_labels: str = ""  # teacher model folder ("{fold}": the fold's number): its trusted masks of the
     # unlabelled phone photos join training as a source of their own (pseudo.py); look-alikes of held-out photos left out
+
+    def for_fold(self, option: str) -> str:
+        """A model-folder option with "{fold}" (a fold's model of an earlier step) made this fold's."""
+        return option.replace("{fold}", str(self.fold))
 
     def learning_rate(self, epoch: float) -> float:
         """Linear warm-up, then cosine decay to 1% of the peak."""
@@ -152,10 +155,15 @@ def source_sampler(sources: list[str | None], total: int, generator: torch.Gener
     return WeightedRandomSampler(weights, total, replacement=True, generator=generator)
 
 
+def source_names(option: str) -> set[str]:
+    """The sources a comma-separated option names ("annocerv,iarc_atlas"); empty: none named."""
+    return set(filter(None, option.split(",")))
+
+
 def held_out_keys(config: TrainConfig, labels: dict, fold: int) -> list[str]:
     """The photos cross-validation fold ``fold`` holds out. With ``fold_sources``, only those
     sources are folded, and the validation part of the other sources is held out in every fold."""
-    sources = set(filter(None, config.fold_sources.split(",")))
+    sources = source_names(config.fold_sources)
     folded = {k: v for k, v in labels.items() if not sources or k.split("/")[0] in sources}
     held_out = make_folds(folded, config.folds, config.fold_seed)[fold]
     if sources:
@@ -173,7 +181,7 @@ def train_and_val_keys(config: TrainConfig, labels: dict) -> tuple[list[str], li
         train_keys, val_keys = sorted(set(labels) - held_out), sorted(held_out)
     else:
         train_keys, val_keys = select_keys(labels, config.labels, "train"), select_keys(labels, config.labels, "val")
-    sources = set(filter(None, config.train_sources.split(",")))
+    sources = source_names(config.train_sources)
     return [k for k in train_keys if not sources or k.split("/")[0] in sources], val_keys
 
 
@@ -192,7 +200,7 @@ def train(config: TrainConfig) -> Path:
         print(f"{out}: all {config.epochs} epochs trained", flush=True)  # skip loading photos and teacher masks
         return out / "best"
     for option in (config.init, config.pseudo_labels):  # a fold's model of an earlier step: a folder, not a Hub id
-        folder = option.replace("{fold}", str(config.fold))
+        folder = config.for_fold(option)
         if folder != option and not Path(folder).is_dir():
             raise ValueError(f"{folder}: no model folder; train the earlier step's fold {config.fold} first")
     labels = load_labels(config.labels)
@@ -211,7 +219,7 @@ def train(config: TrainConfig) -> Path:
     sources: list[str | None] = [key.split("/")[0] for key in train_keys] + [None] * unsourced
     draws = len(train_images)  # an epoch's length: the labelled photos and negatives, with or without teacher masks
     if config.pseudo_labels:
-        teacher = config.pseudo_labels.replace("{fold}", str(config.fold))
+        teacher = config.for_fold(config.pseudo_labels)
         candidates = without_lookalikes(unlabelled_keys(config.data, labels), val_keys, config.data)
         kept, images, masks = pseudo_labels(teacher, candidates, config.data, store, out / "pseudo_labels.npz")
         print(f"+ {len(kept)} of {len(candidates)} unlabelled phone photos with the teacher's masks ({teacher})")
@@ -236,7 +244,7 @@ def train(config: TrainConfig) -> Path:
     val_loader = DataLoader(val_set, batch_size=16)
     print(f"train {len(train_keys)} images, val {len(val_keys)} images, size {config.size}")
 
-    init = config.init.replace("{fold}", str(config.fold))
+    init = config.for_fold(config.init)
     model = CervixUNet.from_pretrained(init) if init else CervixUNet(input_size=config.size)
     if model.input_size != config.size:
         raise ValueError(f"{init} works at {model.input_size} px, not --size {config.size}")
