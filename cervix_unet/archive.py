@@ -81,23 +81,19 @@ class ResultsArchive:
         """Add one photo's crop (when a cervix was found) and mask; return its summary row."""
         stem = self._stem(name)
         size = (result.image.shape[1], result.image.shape[0])
+        summary = result.summary()  # the numbers of the command line's summary, rounded alike
         row = {
             "file": name,
             "status": "cervix found" if result.found else "no cervix found",
             "reason": "",
-            "found": result.found,
-            "confidence": round(result.confidence, 4),
-            "reliability": round(result.reliability, 4),
-            "check": result.check,
-            "flags": "; ".join(result.flags),
-            "area_fraction": round(result.area_fraction, 4),
-            "width": result.original_size[0],
-            "height": result.original_size[1],
+            **{k: summary[k] for k in ("found", "confidence", "reliability", "check", "area_fraction")},
+            "flags": "; ".join(summary["flags"]),
+            "width": summary["original_width"],
+            "height": summary["original_height"],
         }
         if result.found:
-            box = scale_box(result.box, size, result.original_size)
             crop_box = scale_box(result.crop_box, size, result.original_size)
-            row.update(zip(["box_x0", "box_y0", "box_x1", "box_y1"], box))
+            row.update(zip(["box_x0", "box_y0", "box_x1", "box_y1"], summary["box_original"]))
             row.update(zip(["crop_x0", "crop_y0", "crop_x1", "crop_y1"], crop_box))
             row["crop_file"] = f"crops/{stem}_crop.png"
             self._write(row["crop_file"], to_png(result.crop))

@@ -15,10 +15,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cervix_unet.workshop.split import PHONE_SOURCE  # noqa: E402
 
 KEEP_MAX_LOSS = 0.003  # a familiar source may lose at most this much mean Dice
 
@@ -79,8 +83,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     result = {m: paired(first, second, m, rng) for m in ("dice", "box_iou")}
     dice = result["dice"]
-    keep = dice["mobileodt"]["interval"][0] > 0 and all(
-        dice[s]["difference"] >= -KEEP_MAX_LOSS for s in dice if s != "mobileodt"
+    keep = dice[PHONE_SOURCE]["interval"][0] > 0 and all(
+        dice[s]["difference"] >= -KEEP_MAX_LOSS for s in dice if s != PHONE_SOURCE
     )
     result["keep"] = bool(keep)
     for metric in ("dice", "box_iou"):
