@@ -1,10 +1,10 @@
-"""Two "no cervix" rules for non-colposcopy pictures, measured (neither is in the pipeline).
+"""Three "no cervix" rules for non-colposcopy pictures, measured (neither is in the pipeline).
 
     .venv/bin/python scripts/no_cervix_gates.py --weights weights --crossval reports/crossval_phone_pseudo \
         --out reports/no_cervix_gates
 
 The pipeline says "no cervix" when the network's outline covers under 2% of the photo; some
-non-colposcopy pictures (faces, a flower, a landscape) still get an outline. Two extra rules:
+non-colposcopy pictures (faces, a flower, a landscape) still get an outline. Three extra rules:
 
 - A reliability floor: "no cervix" below a reliability R. Safe only if R lies below every true
   cervix's reliability; the cross-validation's results (``--crossval``: each photo scored by a
@@ -14,6 +14,10 @@ non-colposcopy pictures (faces, a flower, a landscape) still get an outline. Two
   Gaussian (Ledoit-Wolf covariance) fitted on every other photo, the Mahalanobis distance of the
   rest and of the non-colposcopy pictures of both parts (workshop/negatives.py). It separates
   if the pictures lie beyond the held-out photos' distances.
+- A colour distance: each picture's Lab colour histogram (a-b chroma 8x8, lightness 6 bins, of a
+  96-px thumbnail), its distance to the 5th nearest photo. A picture is "no cervix" beyond the
+  photos' largest leave-one-out distance. A new device is the risk: each source in turn is left
+  out, the threshold taken from the others, and its photos beyond it counted (true cervices lost).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from sklearn.covariance import LedoitWolf
 from tqdm import tqdm
 
@@ -39,6 +44,40 @@ from cervix_unet.workshop.negatives import library_pictures  # noqa: E402
 from cervix_unet.workshop.pseudo import unlabelled_keys  # noqa: E402
 
 UNLABELLED = 300  # unlabelled phone photos added to the labelled ones (seeded sample)
+NEIGHBOUR = 5  # the colour distance is to the 5th nearest photo (look-alikes sit in small groups)
+
+
+def colour_histogram(image: np.ndarray) -> np.ndarray:
+    """Square roots of the Lab chroma (8x8) and lightness (6) histograms of a 96-px thumbnail."""
+    from skimage.color import rgb2lab
+
+    small = Image.fromarray(image)
+    small.thumbnail((96, 96))
+    lightness, a, b = rgb2lab(np.asarray(small)).reshape(-1, 3).T
+    chroma = np.histogram2d(a, b, bins=8, range=[[-40, 80], [-40, 80]])[0].ravel()
+    return np.sqrt(np.concatenate([chroma, np.histogram(lightness, bins=6, range=(0, 100))[0]]) / len(a))
+
+
+def neighbour_distance(queries: np.ndarray, photos: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
+    """Euclidean distance of each query to its NEIGHBOUR-th nearest photo (itself excluded)."""
+    distances = np.sqrt(((queries[:, None] - photos[None]) ** 2).sum(-1))
+    if leave_one_out:
+        np.fill_diagonal(distances, np.inf)
+    return np.sort(distances, 1)[:, NEIGHBOUR - 1]
+
+
+def colour_rule(colours: np.ndarray, sources: np.ndarray, pictures: dict[str, np.ndarray]) -> dict:
+    """The colour rule's threshold, pictures beyond it and, per source left out, its photos beyond
+    the threshold the other sources give (what a new device would lose)."""
+    threshold = float(neighbour_distance(colours, colours, leave_one_out=True).max())
+    beyond = {name: float(neighbour_distance(c[None], colours)[0]) for name, c in pictures.items()}
+    new_device = {}
+    for source in np.unique(sources):
+        others = colours[sources != source]
+        limit = neighbour_distance(others, others, leave_one_out=True).max()
+        lost = neighbour_distance(colours[sources == source], others) > limit
+        new_device[str(source)] = f"{int(lost.sum())} of {len(lost)}"
+    return {"threshold": round(threshold, 3), "distances": beyond, "photos_lost_when_source_unseen": new_device}
 
 
 class Bottleneck:
@@ -82,9 +121,12 @@ def main() -> None:
     random.Random(0).shuffle(unlabelled)
     photos = sorted(labels) + unlabelled[:UNLABELLED]
     embed = Bottleneck(args.weights)
-    features = np.stack(
-        [embed(decode_image(Path(args.data) / key, max_side=1024)[0]) for key in tqdm(photos, desc="photos")]
-    )
+    features, colours = [], []
+    for key in tqdm(photos, desc="photos"):
+        image = decode_image(Path(args.data) / key, max_side=1024)[0]
+        features.append(embed(image))
+        colours.append(colour_histogram(image))
+    features = np.stack(features)
     fitted = LedoitWolf().fit(features[::2])
     distance = np.sqrt(fitted.mahalanobis(features[1::2]))
     beyond = float(distance.max())
@@ -92,6 +134,14 @@ def main() -> None:
         for name, image in named.items():
             pictures[name]["distance"] = round(float(np.sqrt(fitted.mahalanobis(embed(image)[None]))[0]), 1)
 
+    named = {name: image for part in parts.values() for name, image in part.items()}
+    colour = colour_rule(
+        np.stack(colours),
+        np.array([key.split("/")[0] for key in photos]),
+        {name: colour_histogram(image) for name, image in named.items()},
+    )
+    for name, value in colour.pop("distances").items():
+        pictures[name]["colour_distance"] = round(value, 3)
     negatives = [p for p in pictures.values() if p["part"] == "test"]
     summary = {
         "reliability_floor": {
@@ -110,6 +160,17 @@ def main() -> None:
                 f"{sum(p['part'] == part for p in pictures.values())}"
                 for part in ("train", "test")
             },
+        },
+        "colour_distance": {
+            **colour,
+            "pictures_beyond": {
+                part: f"{sum(p['colour_distance'] > colour['threshold'] for p in pictures.values() if p['part'] == part)}"
+                f" of {sum(p['part'] == part for p in pictures.values())}"
+                for part in ("train", "test")
+            },
+            "held_out_outlined_beyond": sum(
+                p["found"] and p["colour_distance"] > colour["threshold"] for p in negatives
+            ),
         },
         "held_out_pictures": {name: p for name, p in pictures.items() if p["part"] == "test"},
     }
