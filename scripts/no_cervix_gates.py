@@ -1,4 +1,4 @@
-"""Three "no cervix" rules for non-colposcopy pictures, measured (neither is in the pipeline).
+"""Three "no cervix" rules for non-colposcopy pictures, measured (none is in the pipeline).
 
     .venv/bin/python scripts/no_cervix_gates.py --weights weights --crossval reports/crossval_phone_pseudo \
         --out reports/no_cervix_gates
