@@ -59,7 +59,8 @@ def colour_histogram(image: np.ndarray) -> np.ndarray:
 
 
 def neighbour_distance(queries: np.ndarray, photos: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
-    """Euclidean distance of each query to its NEIGHBOUR-th nearest photo (itself excluded)."""
+    """Euclidean distance of each query to its NEIGHBOUR-th nearest photo (``leave_one_out``: the
+    queries are the photos, each one's own distance of zero skipped)."""
     distances = np.sqrt(((queries[:, None] - photos[None]) ** 2).sum(-1))
     if leave_one_out:
         np.fill_diagonal(distances, np.inf)
@@ -67,17 +68,17 @@ def neighbour_distance(queries: np.ndarray, photos: np.ndarray, leave_one_out: b
 
 
 def colour_rule(colours: np.ndarray, sources: np.ndarray, pictures: dict[str, np.ndarray]) -> dict:
-    """The colour rule's threshold, pictures beyond it and, per source left out, its photos beyond
-    the threshold the other sources give (what a new device would lose)."""
+    """The colour rule's threshold, each picture's distance and, per source left out, its photos
+    beyond the threshold the other sources give (what a new device would lose)."""
     threshold = float(neighbour_distance(colours, colours, leave_one_out=True).max())
-    beyond = {name: float(neighbour_distance(c[None], colours)[0]) for name, c in pictures.items()}
+    distances = {name: float(neighbour_distance(c[None], colours)[0]) for name, c in pictures.items()}
     new_device = {}
     for source in np.unique(sources):
         others = colours[sources != source]
         limit = neighbour_distance(others, others, leave_one_out=True).max()
         lost = neighbour_distance(colours[sources == source], others) > limit
         new_device[str(source)] = f"{int(lost.sum())} of {len(lost)}"
-    return {"threshold": round(threshold, 3), "distances": beyond, "photos_lost_when_source_unseen": new_device}
+    return {"threshold": round(threshold, 3), "distances": distances, "photos_lost_when_source_unseen": new_device}
 
 
 class Bottleneck:
@@ -134,11 +135,10 @@ def main() -> None:
         for name, image in named.items():
             pictures[name]["distance"] = round(float(np.sqrt(fitted.mahalanobis(embed(image)[None]))[0]), 1)
 
-    named = {name: image for part in parts.values() for name, image in part.items()}
     colour = colour_rule(
         np.stack(colours),
         np.array([key.split("/")[0] for key in photos]),
-        {name: colour_histogram(image) for name, image in named.items()},
+        {name: colour_histogram(image) for named in parts.values() for name, image in named.items()},
     )
     for name, value in colour.pop("distances").items():
         pictures[name]["colour_distance"] = round(value, 3)
