@@ -67,18 +67,17 @@ def neighbour_distance(queries: np.ndarray, photos: np.ndarray, leave_one_out: b
     return np.sort(distances, 1)[:, NEIGHBOUR - 1]
 
 
-def colour_rule(colours: np.ndarray, sources: np.ndarray, pictures: dict[str, np.ndarray]) -> dict:
-    """The colour rule's threshold, each picture's distance and, per source left out, its photos
-    beyond the threshold the other sources give (what a new device would lose)."""
+def colour_rule(colours: np.ndarray, sources: np.ndarray) -> dict:
+    """The colour rule's threshold and, per source left out, its photos beyond the threshold the
+    other sources give (what a new device would lose)."""
     threshold = float(neighbour_distance(colours, colours, leave_one_out=True).max())
-    distances = {name: float(neighbour_distance(c[None], colours)[0]) for name, c in pictures.items()}
     new_device = {}
     for source in np.unique(sources):
         others = colours[sources != source]
         limit = neighbour_distance(others, others, leave_one_out=True).max()
         lost = neighbour_distance(colours[sources == source], others) > limit
         new_device[str(source)] = f"{int(lost.sum())} of {len(lost)}"
-    return {"threshold": round(threshold, 3), "distances": distances, "photos_lost_when_source_unseen": new_device}
+    return {"threshold": round(threshold, 3), "photos_lost_when_source_unseen": new_device}
 
 
 class Bottleneck:
@@ -127,21 +126,17 @@ def main() -> None:
         image = decode_image(Path(args.data) / key, max_side=1024)[0]
         features.append(embed(image))
         colours.append(colour_histogram(image))
-    features = np.stack(features)
+    features, colours = np.stack(features), np.stack(colours)
     fitted = LedoitWolf().fit(features[::2])
     distance = np.sqrt(fitted.mahalanobis(features[1::2]))
     beyond = float(distance.max())
     for named in parts.values():
         for name, image in named.items():
             pictures[name]["distance"] = round(float(np.sqrt(fitted.mahalanobis(embed(image)[None]))[0]), 1)
+            colour_distance = neighbour_distance(colour_histogram(image)[None], colours)[0]
+            pictures[name]["colour_distance"] = round(float(colour_distance), 3)
 
-    colour = colour_rule(
-        np.stack(colours),
-        np.array([key.split("/")[0] for key in photos]),
-        {name: colour_histogram(image) for named in parts.values() for name, image in named.items()},
-    )
-    for name, value in colour.pop("distances").items():
-        pictures[name]["colour_distance"] = round(value, 3)
+    colour = colour_rule(colours, np.array([key.split("/")[0] for key in photos]))
     negatives = [p for p in pictures.values() if p["part"] == "test"]
     summary = {
         "reliability_floor": {

@@ -119,10 +119,7 @@ def scored_rows(config: TrainConfig, report: Path) -> list[dict]:
     summary, rows = report / "summary.json", report / "per_image.csv"
     if not (summary.is_file() and rows.is_file()):
         return []
-    stored = {
-        **recipe(TrainConfig()),
-        **json.loads(summary.read_text()).get("recipe", {}),
-    }  # fields added later: defaults
+    stored = {**recipe(TrainConfig()), **json.loads(summary.read_text()).get("recipe", {})}  # later fields: defaults
     return read_rows(rows) if stored == recipe(config) else []
 
 
