@@ -42,6 +42,7 @@ from cervix_unet.preprocess import resize_rgb, to_batch  # noqa: E402
 from cervix_unet.workshop.labels import load_labels  # noqa: E402
 from cervix_unet.workshop.negatives import library_pictures  # noqa: E402
 from cervix_unet.workshop.pseudo import unlabelled_keys  # noqa: E402
+from cervix_unet.workshop.split import source_of  # noqa: E402
 
 UNLABELLED = 300  # unlabelled phone photos added to the labelled ones (seeded sample)
 NEIGHBOUR = 5  # the colour distance is to the 5th nearest photo (look-alikes sit in small groups)
@@ -136,7 +137,7 @@ def main() -> None:
             colour_distance = neighbour_distance(colour_histogram(image)[None], colours)[0]
             pictures[name]["colour_distance"] = round(float(colour_distance), 3)
 
-    colour = colour_rule(colours, np.array([key.split("/")[0] for key in photos]))
+    colour = colour_rule(colours, np.array([source_of(key) for key in photos]))
     negatives = [p for p in pictures.values() if p["part"] == "test"]
     summary = {
         "reliability_floor": {

@@ -38,6 +38,7 @@ from cervix_unet.preprocess import resize_rgb  # noqa: E402
 from cervix_unet.workshop.evaluate import failure_prediction  # noqa: E402
 from cervix_unet.workshop.labels import label_mask, load_labels  # noqa: E402
 from cervix_unet.workshop.metrics import DiceScore  # noqa: E402
+from cervix_unet.workshop.split import source_of  # noqa: E402
 
 
 def variant_name(flip: bool, threshold: float, zoom: float | None = None) -> str:
@@ -79,7 +80,7 @@ def main() -> None:
                     {
                         "fold": fold,
                         "image": key,
-                        "source": key.split("/")[0],
+                        "source": source_of(key),
                         "label_empty": not truth.any(),
                         "dice": float(DiceScore().add(result.mask, truth).values()[0]),
                         "box_iou": box_iou(mask_box(result.mask), mask_box(truth)),

@@ -152,7 +152,7 @@ def test_shipped_model_meets_the_validation_targets(tmp_path, shared_data):
 def test_folds_keep_patients_together_and_spread_sources(labels):
     from collections import Counter
 
-    from cervix_unet.workshop.split import make_folds, patient_of, view_of
+    from cervix_unet.workshop.split import make_folds, patient_of, source_of, view_of
 
     folds = make_folds(labels, 5, seed=0)
     assert sorted(k for fold in folds for k in fold) == sorted(labels)  # every image held out exactly once
@@ -161,7 +161,7 @@ def test_folds_keep_patients_together_and_spread_sources(labels):
         for key in fold:
             assert fold_of_group.setdefault(patient_of(key, labels[key]), i) == i  # a group never straddles folds
     for fold in folds:
-        assert {k.split("/")[0] for k in fold} == {k.split("/")[0] for k in labels}
+        assert {source_of(k) for k in fold} == {source_of(k) for k in labels}
         assert 0.1 < len(fold) / len(labels) < 0.3
     common_views = [v for v, n in Counter(view_of(k) for k in labels).items() if n >= 40]
     assert all(any(view_of(k) == v for k in fold) for fold in folds for v in common_views)

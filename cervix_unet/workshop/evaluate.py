@@ -22,7 +22,7 @@ from ..render import overlay
 from .label_tools import contact_sheet, draw_polygons
 from .labels import label_mask, load_labels
 from .metrics import mask_metrics
-from .split import select_keys, view_of
+from .split import select_keys, source_of, view_of
 
 METRICS = ["dice", "iou", "hd95", "hd95_fraction", "box_iou"]
 FAIL_DICE = 0.85  # a result below this Dice is a failure the reliability score should flag
@@ -107,7 +107,7 @@ def score_images(
         rows.append(
             {
                 "image": key,
-                "source": key.split("/")[0],
+                "source": source_of(key),
                 "view": view_of(key),
                 "label_empty": not truth.any(),
                 "found": result.found,

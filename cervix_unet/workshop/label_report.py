@@ -10,7 +10,7 @@ from PIL import Image
 
 from .label_tools import contact_sheet, draw_polygons, label_caption, mask_to_polygons
 from .labels import load_label_file, load_labels, validate_label
-from .split import VIEWS, case_of, patient_of, read_split, select_keys, view_of
+from .split import VIEWS, case_of, patient_of, read_split, select_keys, source_of, view_of
 
 CONFIDENCE_ORDER = {"low": 0, "medium": 1, "high": 2}
 
@@ -70,7 +70,7 @@ def report(labels_dir: str, data_root: str, out: Path) -> None:
         if corrections.exists()
         else 0
     )
-    sources = sorted({k.split("/")[0] for k in labels})
+    sources = sorted({source_of(k) for k in labels})
     lines = [
         "# Labelling report",
         "",
@@ -89,7 +89,7 @@ def report(labels_dir: str, data_root: str, out: Path) -> None:
     for view in VIEWS:
         keys = [k for k in labels if view_of(k) == view]
         if keys:
-            per = Counter(k.split("/")[0] for k in keys)
+            per = Counter(source_of(k) for k in keys)
             lines.append(
                 f"| {view} | "
                 + " | ".join(str(per[s]) for s in sources)
@@ -103,11 +103,11 @@ def report(labels_dir: str, data_root: str, out: Path) -> None:
         "|---" * (len(sources) + 1) + "|",
     ]
     for conf in ("high", "medium", "low"):
-        per = Counter(k.split("/")[0] for k, l in labels.items() if l["confidence"] == conf)
+        per = Counter(source_of(k) for k, l in labels.items() if l["confidence"] == conf)
         lines.append(f"| {conf} | " + " | ".join(str(per[s]) for s in sources) + " |")
     lines += ["", "## Origin", "", "| origin | " + " | ".join(sources) + " |", "|---" * (len(sources) + 1) + "|"]
     for origin in sorted({label.get("origin", "drawn") for label in labels.values()}):
-        per = Counter(k.split("/")[0] for k, label in labels.items() if label.get("origin", "drawn") == origin)
+        per = Counter(source_of(k) for k, label in labels.items() if label.get("origin", "drawn") == origin)
         lines.append(f"| {origin} | " + " | ".join(str(per[s]) for s in sources) + " |")
     lines += ["", "## Polygons per image", "", "| polygons | images |", "|---|---|"]
     for n, count in sorted(Counter(len(l["polygons"]) for l in labels.values()).items()):

@@ -25,7 +25,7 @@ from ..render import overlay
 from .data import resize_mask
 from .groups import MAX_DISTANCE, hash_distances, perceptual_hashes
 from .label_tools import contact_sheet
-from .split import PHONE_SOURCE
+from .split import PHONE_SOURCE, source_of
 
 PATTERNS = ("*.jpg", "*.jpeg", "*.png")
 
@@ -41,7 +41,7 @@ def without_lookalikes(
     candidates: list[str], held_out: list[str], data_root: str | Path, max_distance: int = MAX_DISTANCE
 ) -> list[str]:
     """``candidates`` less those whose perceptual hash is within ``max_distance`` bits of a held-out photo's."""
-    held_out = [k for k in held_out if k.split("/")[0] == PHONE_SOURCE]
+    held_out = [k for k in held_out if source_of(k) == PHONE_SOURCE]
     if not held_out or not candidates:
         return list(candidates)
     hashes = perceptual_hashes(candidates + held_out, data_root)

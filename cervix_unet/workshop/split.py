@@ -33,6 +33,11 @@ VIEWS = [
 ]
 
 
+def source_of(key: str) -> str:
+    """The source of an image key or group: ``annocerv``, ``iarc_atlas`` or ``mobileodt``."""
+    return key.partition("/")[0]
+
+
 def case_of(key: str) -> str:
     """The case of an image key: ``annocerv/C12`` or ``iarc_atlas/AAAX``."""
     source, _, rest = key.partition("/")
@@ -104,7 +109,7 @@ def make_split(keys: Iterable[str], val_fraction: float = 0.18, seed: int = 0) -
         if len(candidates) < 2 or any(g in val for g in candidates):
             continue
         val.add(rng.choice(candidates))
-    for source in sorted({g.split("/")[0] for g in views_by_group}):
+    for source in sorted({source_of(g) for g in views_by_group}):
         groups = sorted(g for g in views_by_group if g.startswith(source + "/"))
         target = max(1, round(val_fraction * len(groups)))
         rest = [g for g in groups if g not in val]

@@ -29,7 +29,7 @@ from .labels import load_labels
 from .metrics import DiceScore
 from .negatives import library_pictures
 from .pseudo import pseudo_labels, teacher_sheet, unlabelled_keys, without_lookalikes
-from .split import make_folds, select_keys
+from .split import make_folds, select_keys, source_of
 
 # the second look's views for --zoom-in: box grown by 0.1-0.5 (the pipeline's zoom_margin, 0.25, with room
 # for a first-look box that is off)
@@ -164,7 +164,7 @@ def held_out_keys(config: TrainConfig, labels: dict, fold: int) -> list[str]:
     """The photos cross-validation fold ``fold`` holds out. With ``fold_sources``, only those
     sources are folded, and the validation part of the other sources is held out in every fold."""
     sources = source_names(config.fold_sources)
-    folded = {k: v for k, v in labels.items() if not sources or k.split("/")[0] in sources}
+    folded = {k: v for k, v in labels.items() if not sources or source_of(k) in sources}
     held_out = make_folds(folded, config.folds, config.fold_seed)[fold]
     if sources:
         others = [k for k in labels if k not in folded]
@@ -182,7 +182,7 @@ def train_and_val_keys(config: TrainConfig, labels: dict) -> tuple[list[str], li
     else:
         train_keys, val_keys = select_keys(labels, config.labels, "train"), select_keys(labels, config.labels, "val")
     sources = source_names(config.train_sources)
-    return [k for k in train_keys if not sources or k.split("/")[0] in sources], val_keys
+    return [k for k in train_keys if not sources or source_of(k) in sources], val_keys
 
 
 def train(config: TrainConfig) -> Path:
@@ -216,7 +216,7 @@ def train(config: TrainConfig) -> Path:
         train_masks = np.concatenate([train_masks, np.zeros((len(pictures), store, store), bool)])
         print(f"+ {len(pictures)} non-colposcopy pictures with empty masks")
     unsourced = len(train_images) - len(train_keys)  # the negatives
-    sources: list[str | None] = [key.split("/")[0] for key in train_keys] + [None] * unsourced
+    sources: list[str | None] = [source_of(key) for key in train_keys] + [None] * unsourced
     draws = len(train_images)  # an epoch's length: the labelled photos and negatives, with or without teacher masks
     if config.pseudo_labels:
         teacher = config.for_fold(config.pseudo_labels)
