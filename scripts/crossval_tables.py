@@ -19,9 +19,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from cervix_unet.workshop.crossval import group_figures  # noqa: E402
+from cervix_unet.workshop.crossval import summarise_folds  # noqa: E402
 from cervix_unet.workshop.evaluate import read_rows  # noqa: E402
-from cervix_unet.workshop.split import PHONE_SOURCE, source_of  # noqa: E402
+from cervix_unet.workshop.split import PHONE_SOURCE  # noqa: E402
 
 SOURCES = ("annocerv", "iarc_atlas", PHONE_SOURCE)
 
@@ -66,18 +66,18 @@ def step_table(reports: list[Path]) -> str:
 
 
 def fold_table(report: Path) -> str:
-    """One row per fold of a report: Dice per source, the phone box IoU, AnnoCerv + IARC together."""
+    """One row per fold of a report: Dice per source, the phone box IoU, AnnoCerv + IARC together
+    (each fold's rows summarised as ``crossval`` summarises a report)."""
     rows = read_rows(report / "per_image.csv")
     lines = [
         "| fold | photos | " + " | ".join(SOURCES) + " | phone box IoU | AnnoCerv + IARC: mean / median / box IoU |",
         "|---" * (len(SOURCES) + 4) + "|",
     ]
     for fold in sorted({r["fold"] for r in rows}):
-        part = [r for r in rows if r["fold"] == fold]
-        by_source = {s: group_figures([r for r in part if source_of(r["image"]) == s]) for s in SOURCES}
-        familiar = group_figures([r for r in part if source_of(r["image"]) != PHONE_SOURCE])
-        cells = [str(fold), str(len(part))] + [f"{by_source[s]['dice']:.3f}" for s in SOURCES]
-        cells += [f"{by_source[PHONE_SOURCE]['box_iou']:.3f}", familiar_cell(familiar)]
+        summary = summarise_folds([r for r in rows if r["fold"] == fold])
+        by_source = summary["by_source"]
+        cells = [str(fold), str(summary["images"])] + [f"{by_source[s]['dice']:.3f}" for s in SOURCES]
+        cells += [f"{by_source[PHONE_SOURCE]['box_iou']:.3f}", familiar_cell(summary["familiar"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

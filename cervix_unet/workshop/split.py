@@ -110,7 +110,7 @@ def make_split(keys: Iterable[str], val_fraction: float = 0.18, seed: int = 0) -
             continue
         val.add(rng.choice(candidates))
     for source in sorted({source_of(g) for g in views_by_group}):
-        groups = sorted(g for g in views_by_group if g.startswith(source + "/"))
+        groups = sorted(g for g in views_by_group if source_of(g) == source)
         target = max(1, round(val_fraction * len(groups)))
         rest = [g for g in groups if g not in val]
         rng.shuffle(rest)
