@@ -1,6 +1,6 @@
 """Three "no cervix" rules for non-colposcopy pictures, measured (none is in the pipeline).
 
-    .venv/bin/python scripts/no_cervix_gates.py --weights weights --crossval reports/crossval_phone_pseudo \
+    .venv/bin/python scripts/no_cervix_gates.py --weights weights --crossval reports/crossval_all_stage2 \
         --out reports/no_cervix_gates
 
 The pipeline says "no cervix" when the network's outline covers under 2% of the photo; some
@@ -99,7 +99,7 @@ class Bottleneck:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default="weights")
-    parser.add_argument("--crossval", default="reports/crossval_phone_pseudo")
+    parser.add_argument("--crossval", default="reports/crossval_all_stage2")
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--labels", default="labels")
     parser.add_argument("--out", default="reports/no_cervix_gates")

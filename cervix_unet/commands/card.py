@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crossval",
         nargs="+",
-        default=["reports/crossval_phone_pseudo/summary.json", "reports/crossval_all_pseudo/summary.json"],
+        default=["reports/crossval_phone/summary.json", "reports/crossval_all_stage2/summary.json"],
         help="crossval summaries of these weights' recipe (after the first, those missing are left out)",
     )
     parser.add_argument("--labels", default=LABELS)
