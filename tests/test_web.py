@@ -34,6 +34,7 @@ import pytest
 from PIL import Image
 
 from cervix_unet import InvalidImageError, Segmenter, SegmentOptions, quality
+from cervix_unet.backends import EXPORT_FILES
 from cervix_unet.image_io import MAX_PIXELS, MIN_SIDE, decode_image
 from cervix_unet.postprocess import clean_mask
 from cervix_unet.preprocess import resize_rgb
@@ -164,11 +165,18 @@ def web(browser, static_url):
 
 
 @pytest.fixture(scope="module")
-def python_segmenter():
-    """The package on the page's own network (the int8 export it is built with), so that what is
-    compared is the page's port of the pipeline, not 8-bit against 16-bit arithmetic: near a
+def page_backend(site) -> str:
+    """The package's backend for the export the page was built with (its config.json), so that what
+    is compared is the page's port of the pipeline, not 8-bit against 16-bit arithmetic: near a
     borderline mirror agreement the two networks' reliabilities differ by several hundredths."""
-    return Segmenter.from_pretrained(WEIGHTS, backend="onnx-int8")
+    model = json.loads((site / "config.json").read_text())["model"]["file"]
+    return next(backend for backend, file in EXPORT_FILES.items() if file == model)
+
+
+@pytest.fixture(scope="module")
+def python_segmenter(page_backend):
+    """The package on the page's own network."""
+    return Segmenter.from_pretrained(WEIGHTS, backend=page_backend)
 
 
 @pytest.fixture(scope="module")
@@ -320,8 +328,8 @@ def test_quality_measures_and_flags_match_the_package(web, python_segmenter):
 # ------------------------------------------------------------------ same masks, real model, real page
 
 
-def test_masks_match_the_python_pipeline(web, photos, python_segmenter):
-    full_size = Segmenter.from_pretrained(WEIGHTS, backend="onnx-int8", max_side=None)
+def test_masks_match_the_python_pipeline(web, photos, python_segmenter, page_backend):
+    full_size = Segmenter.from_pretrained(WEIGHTS, backend=page_backend, max_side=None)
     package = {True: Segmenter.from_pretrained(WEIGHTS), False: Segmenter.from_pretrained(WEIGHTS, max_side=None)}
     zoomed = []
     for name, (path, max_side) in photos.items():
