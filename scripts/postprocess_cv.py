@@ -41,8 +41,22 @@ from cervix_unet.workshop.metrics import DiceScore  # noqa: E402
 from cervix_unet.workshop.split import source_of  # noqa: E402
 
 
-def variant_name(flip: bool, threshold: float, zoom: float | None = None) -> str:
-    return f"{'flip-average' if flip else 'single'} t={threshold:g}" + ("" if zoom is None else f" zoom {zoom:g}")
+def variant_name(flip: bool | str, threshold: float, zoom: float | None = None) -> str:
+    kind = flip if isinstance(flip, str) else "flip-average" if flip else "single"
+    return f"{kind} t={threshold:g}" + ("" if zoom is None else f" zoom {zoom:g}")
+
+
+def four_way_maps(segmenter: Segmenter):
+    """``network_maps`` over four views: the photo's map averaged with its upside-down copy's, and
+    the mirrored photo's averaged with the mirrored upside-down copy's (training flips photos
+    vertically one time in five), so that ``flip_average`` then means all four."""
+
+    def maps(small: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probability, flipped = Segmenter.network_maps(segmenter, small)
+        upside, upside_flipped = Segmenter.network_maps(segmenter, small[::-1])
+        return (probability + upside[::-1]) * np.float32(0.5), (flipped + upside_flipped[::-1]) * np.float32(0.5)
+
+    return maps
 
 
 def main() -> None:
@@ -51,9 +65,12 @@ def main() -> None:
     parser.add_argument("--report", default="reports/crossval_phone", help="crossval --report folder")
     parser.add_argument("--data", default="../shared/data")
     parser.add_argument("--labels", default="labels")
-    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.4, 0.5, 0.6])
+    parser.add_argument("--thresholds", type=float, nargs="*", default=[0.4, 0.5, 0.6])
     parser.add_argument("--zoom-margins", type=float, nargs="*", default=[0.1, 0.25, 0.5])
     parser.add_argument("--baseline", default=variant_name(True, 0.5), help="the variant others are compared with")
+    parser.add_argument(
+        "--four-way", action="store_true", help="also average the upside-down views' maps (four views a look)"
+    )
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos per fold (smoke runs)")
     parser.add_argument("--out", default="reports/postprocess_cv")
     args = parser.parse_args()
@@ -63,6 +80,8 @@ def main() -> None:
         held = [(int(r["fold"]), r["image"]) for r in csv.DictReader(f)]
     variants = [(flip, t, None) for flip, t in itertools.product([False, True], args.thresholds)]
     variants += [(True, 0.5, zoom) for zoom in args.zoom_margins]
+    if args.four_way:
+        variants += [("four-way", 0.5, zoom) for zoom in args.zoom_margins or [None]]
     if args.baseline not in {variant_name(*v) for v in variants}:
         parser.error(f"--baseline {args.baseline!r} is not among the variants run (see --thresholds)")
     rows: dict[str, list[dict]] = defaultdict(list)
@@ -71,11 +90,18 @@ def main() -> None:
         for key in tqdm([i for k, i in held if k == fold][: args.limit or None], desc=f"fold {fold}", unit="image"):
             decoded = read_image(Path(args.data) / key)
             small = resize_rgb(decoded.pixels, segmenter.size)
-            probability, flipped = segmenter.network_maps(small)
+            maps = {"two-way": segmenter.network_maps(small)}
+            if args.four_way:
+                maps["four-way"] = four_way_maps(segmenter)(small)
             truth = label_mask(labels[key])
             for flip, threshold, zoom in variants:
-                options = SegmentOptions(threshold=threshold, flip_average=flip, zoom_margin=zoom)
+                four = flip == "four-way"
+                probability, flipped = maps["four-way" if four else "two-way"]
+                options = SegmentOptions(threshold=threshold, flip_average=bool(flip), zoom_margin=zoom)
+                if four:  # the second look sees four views as well
+                    segmenter.network_maps = four_way_maps(segmenter)
                 result = segmenter.postprocess(decoded.pixels, probability, options, flipped=flipped, small=small)
+                segmenter.__dict__.pop("network_maps", None)
                 rows[variant_name(flip, threshold, zoom)].append(
                     {
                         "fold": fold,

@@ -127,18 +127,23 @@ def plot_curves(history: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     epochs = [h["epoch"] for h in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    validated = any(np.isfinite(h["val_dice"]) for h in history)  # a refit has no validation photos
+    fig, axes = plt.subplots(1, 2 if validated else 1, figsize=(11 if validated else 6, 4), squeeze=False)
+    ax1 = axes[0, 0]
     ax1.plot(epochs, [h["train_loss"] for h in history], label="train loss (Dice + BCE)")
     ax1.set_xlabel("epoch")
     ax1.set_yscale("log")
-    ax2.plot(epochs, [h["val_dice"] for h in history], label="validation Dice")
-    ax2.plot(epochs, [h["val_iou"] for h in history], label="validation IoU")
-    ax2.set_xlabel("epoch")
-    ax2.set_ylim(0.5, 1.0)
-    for ax in (ax1, ax2):
+    if validated:
+        ax2 = axes[0, 1]
+        ax2.plot(epochs, [h["val_dice"] for h in history], label="validation Dice")
+        ax2.plot(epochs, [h["val_iou"] for h in history], label="validation IoU")
+        ax2.set_xlabel("epoch")
+        ax2.set_ylim(0.5, 1.0)
+    for ax in axes[0]:
         ax.legend()
         ax.grid(alpha=0.3)
-    fig.suptitle(f"CervixUNet training ({path.parent.name})")
+    title = "" if validated else ", no validation photos: a refit"
+    fig.suptitle(f"CervixUNet training ({path.parent.name}{title})")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
