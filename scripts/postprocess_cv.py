@@ -11,8 +11,10 @@ around the first outline at each zoom margin (``SegmentOptions.zoom_margin``; th
 network again on the zoomed region). Figures per source, per fold and for the reliability score
 go to ``summary.json`` and ``summary.md``, with each variant's paired difference from
 ``--baseline`` (``compare_crossval.paired``: 95% bootstrap interval over photos); every photo's
-figures under every variant to ``per_image.csv``. The script decides nothing: the default chosen from
-these figures, and why, is in ``reports/experiments.md`` (rows 4 and 6).
+figures under every variant to ``per_image.csv``. ``--four-way`` adds the upside-down views to each
+look's average; ``--shapes`` reshapes the baseline's masks (convex hull, opening). The script decides
+nothing: the default chosen from these figures, and why, is in ``reports/experiments.md`` (rows 4, 6,
+15 and 16).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -44,6 +47,36 @@ from cervix_unet.workshop.split import source_of  # noqa: E402
 def variant_name(flip: bool | str, threshold: float, zoom: float | None = None) -> str:
     kind = flip if isinstance(flip, str) else "flip-average" if flip else "single"
     return f"{kind} t={threshold:g}" + ("" if zoom is None else f" zoom {zoom:g}")
+
+
+def convex_hull(mask: np.ndarray) -> np.ndarray:
+    """The mask filled out to the convex hull of its largest region (the cervix is a dome)."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return mask
+    hull = np.zeros(mask.shape, np.uint8)
+    cv2.fillPoly(hull, [cv2.convexHull(max(contours, key=cv2.contourArea))], 1)
+    return hull.astype(bool)
+
+
+def opened(mask: np.ndarray, fraction: float) -> np.ndarray:
+    """The mask less its thin outgrowths: a morphological opening by a disc whose diameter is
+    ``fraction`` of the mask's square-root area (computed on a copy at most 512 px wide, then
+    intersected with the full-size mask, so that its own edge stays where it was)."""
+    area = int(np.count_nonzero(mask))
+    if not area:
+        return mask
+    h, w = mask.shape
+    scale = min(1.0, 512 / max(h, w))
+    small = cv2.resize(mask.astype(np.uint8), (round(w * scale), round(h * scale)), interpolation=cv2.INTER_NEAREST)
+    d = max(3, int(fraction * np.sqrt(area) * scale) | 1)
+    small = cv2.morphologyEx(small, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d)))
+    if not small.any():
+        return mask
+    n, components, stats, _ = cv2.connectedComponentsWithStats(small)
+    small = (components == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
+    small = cv2.dilate(small, np.ones((3, 3), np.uint8))  # the resize's own step, not the opening's
+    return mask & (cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST) > 0)
 
 
 def four_way_maps(segmenter: Segmenter):
@@ -70,6 +103,9 @@ def main() -> None:
     parser.add_argument("--baseline", default=variant_name(True, 0.5), help="the variant others are compared with")
     parser.add_argument(
         "--four-way", action="store_true", help="also average the upside-down views' maps (four views a look)"
+    )
+    parser.add_argument(
+        "--shapes", action="store_true", help="also the baseline's mask filled to its convex hull, or opened"
     )
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos per fold (smoke runs)")
     parser.add_argument("--out", default="reports/postprocess_cv")
@@ -102,20 +138,26 @@ def main() -> None:
                     segmenter.network_maps = four_way_maps(segmenter)
                 result = segmenter.postprocess(decoded.pixels, probability, options, flipped=flipped, small=small)
                 segmenter.__dict__.pop("network_maps", None)
-                rows[variant_name(flip, threshold, zoom)].append(
-                    {
-                        "fold": fold,
-                        "image": key,
-                        "source": source_of(key),
-                        "label_empty": not truth.any(),
-                        "dice": float(DiceScore().add(result.mask, truth).values()[0]),
-                        "box_iou": box_iou(mask_box(result.mask), mask_box(truth)),
-                        "reliability": result.reliability,
-                        "confidence": result.confidence,
-                        "check": result.check,
-                        "flags": "; ".join(result.flags),
-                    }
-                )
+                name = variant_name(flip, threshold, zoom)
+                masks = {name: result.mask}
+                if args.shapes and name == args.baseline:
+                    masks[f"{name} hull"] = convex_hull(result.mask)
+                    masks.update({f"{name} open {f:g}": opened(result.mask, f) for f in (0.15, 0.3)})
+                for variant, mask in masks.items():
+                    rows[variant].append(
+                        {
+                            "fold": fold,
+                            "image": key,
+                            "source": source_of(key),
+                            "label_empty": not truth.any(),
+                            "dice": float(DiceScore().add(mask, truth).values()[0]),
+                            "box_iou": box_iou(mask_box(mask), mask_box(truth)),
+                            "reliability": result.reliability,
+                            "confidence": result.confidence,
+                            "check": result.check,
+                            "flags": "; ".join(result.flags),
+                        }
+                    )
 
     summary = {}
     for name, part in rows.items():

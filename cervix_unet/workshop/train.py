@@ -72,6 +72,8 @@ class TrainConfig:
     colour_cast: float = 0.0  # share given a white-balance shift or the green filter's look (data.colour_cast)
     zoom_in: float = 0.0  # share of photos replaced by the second look's view of them (data.load_zoomed)
     dice_per_image: bool = False  # Dice loss per image, then averaged (the metric's weighting), not over the batch
+    lovasz: float = 0.0  # weight of smp's Lovasz hinge loss (per image: a surrogate of each photo's IoU, whose
+    # gradient sits on the outline's pixels) added to Dice + BCE
     pseudo_labels: str = ""  # teacher model folder ("{fold}": the fold's number): its trusted masks of the
     # unlabelled phone photos join training as a source of their own (pseudo.py); look-alikes of held-out photos left out
 
@@ -130,7 +132,7 @@ def plot_curves(history: list[dict], path: Path) -> None:
     validated = any(np.isfinite(h["val_dice"]) for h in history)  # a refit has no validation photos
     fig, axes = plt.subplots(1, 2 if validated else 1, figsize=(11 if validated else 6, 4), squeeze=False)
     ax1 = axes[0, 0]
-    ax1.plot(epochs, [h["train_loss"] for h in history], label="train loss (Dice + BCE)")
+    ax1.plot(epochs, [h["train_loss"] for h in history], label="training loss")
     ax1.set_xlabel("epoch")
     ax1.set_yscale("log")
     if validated:
@@ -258,6 +260,7 @@ def train(config: TrainConfig) -> Path:
     mode = smp.losses.MULTILABEL_MODE if config.dice_per_image else smp.losses.BINARY_MODE
     dice_loss = smp.losses.DiceLoss(mode, from_logits=True)
     bce_loss = torch.nn.BCEWithLogitsLoss()
+    lovasz_loss = smp.losses.LovaszLoss(smp.losses.BINARY_MODE, per_image=True, from_logits=True)
     history: list[dict] = []
     start, best = 0, -1.0
     if state is not None:
@@ -282,6 +285,8 @@ def train(config: TrainConfig) -> Path:
                 logits = model(image.contiguous(memory_format=torch.channels_last))
             logits = logits.float()
             loss = dice_loss(*dice_input(logits, mask, config.dice_per_image)) + bce_loss(logits, mask)
+            if config.lovasz:
+                loss = loss + config.lovasz * lovasz_loss(logits, mask)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
