@@ -310,6 +310,11 @@ def test_source_sampler_draws_each_source_equally_often():
     assert abs(shares["negative"] - 20 / 120) < 0.03  # the made-up negatives keep their natural share
     for source in ("annocerv", "iarc_atlas", "mobileodt", "pseudo"):
         assert abs(shares[source] - 100 / 4 / 120) < 0.03, shares
+    sampler = source_sampler(sources, 120, torch.Generator().manual_seed(0), {"iarc_atlas": 2.0})
+    drawn = [sources[i] or "negative" for _ in range(50) for i in sampler]
+    shares = {s: drawn.count(s) / len(drawn) for s in set(drawn)}
+    assert abs(shares["iarc_atlas"] - 100 * 2 / 5 / 120) < 0.03, shares  # twice the others' draws
+    assert abs(shares["annocerv"] - 100 / 5 / 120) < 0.03 and abs(shares["negative"] - 20 / 120) < 0.03
 
 
 def test_negatives_are_split_by_picture_and_the_shipped_model_says_no_cervix():

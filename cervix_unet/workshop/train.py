@@ -67,6 +67,7 @@ class TrainConfig:
     # validation stay over every source), the first stage of a two-stage recipe
     negatives: bool = False  # add the made-up non-colposcopy pictures (negatives.py, train part), empty masks
     balance_sources: bool = False  # draw each source (AnnoCerv, IARC, phone) equally often per epoch
+    source_weights: str = ""  # with balance_sources, sources drawn this many times as often ("iarc_atlas=2")
     average_from: int = -1  # >= 0: also save the mean of the weights of every epoch from this one on
     zoom_out: float = 0.0  # share of training images shrunk into a dark, vignetted surround (data.zoom_out)
     colour_cast: float = 0.0  # share given a white-balance shift or the green filter's look (data.colour_cast)
@@ -151,14 +152,18 @@ def plot_curves(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def source_sampler(sources: list[str | None], total: int, generator: torch.Generator) -> WeightedRandomSampler:
-    """Draws each source (one name per image of the set) equally often, within the share of the
-    sourced images; images without a source (the made-up negatives) keep their natural share.
-    ``total`` draws an epoch, with replacement."""
+def source_sampler(
+    sources: list[str | None], total: int, generator: torch.Generator, relative: dict[str, float] | None = None
+) -> WeightedRandomSampler:
+    """Draws each source (one name per image of the set) equally often, or ``relative`` times as
+    often as a source it does not name, within the share of the sourced images; images without a
+    source (the made-up negatives) keep their natural share. ``total`` draws an epoch, with
+    replacement."""
     sourced = [s for s in sources if s is not None]
     counts = {s: sourced.count(s) for s in set(sourced)}
-    share = (total - (len(sources) - len(sourced))) / len(counts)  # each source's expected draws
-    weights = [1.0 if s is None else share / counts[s] for s in sources]
+    relative = {s: (relative or {}).get(s, 1.0) for s in counts}
+    unit = (total - (len(sources) - len(sourced))) / sum(relative.values())  # a weight-1 source's draws
+    weights = [1.0 if s is None else unit * relative[s] / counts[s] for s in sources]
     return WeightedRandomSampler(weights, total, replacement=True, generator=generator)
 
 
@@ -239,7 +244,8 @@ def train(config: TrainConfig) -> Path:
     )
     val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
     generator = torch.Generator().manual_seed(config.seed)
-    sampler = source_sampler(sources, draws, generator) if config.balance_sources else None
+    relative = {k: float(v) for k, v in (item.split("=") for item in source_names(config.source_weights))}
+    sampler = source_sampler(sources, draws, generator, relative) if config.balance_sources else None
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
