@@ -32,6 +32,8 @@ def test_training_smoke_run_checkpoints_and_resumes(tmp_path, shared_data):
         "1",
         "--batch-size",
         "4",
+        "--lovasz",
+        "0.5",
         "--max-images",
         "8",
         "--warmup-epochs",
