@@ -73,7 +73,7 @@ def opened(mask: np.ndarray, fraction: float) -> np.ndarray:
     small = cv2.morphologyEx(small, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d)))
     if not small.any():
         return mask
-    n, components, stats, _ = cv2.connectedComponentsWithStats(small)
+    _, components, stats, _ = cv2.connectedComponentsWithStats(small)
     small = (components == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))).astype(np.uint8)
     small = cv2.dilate(small, np.ones((3, 3), np.uint8))  # the resize's own step, not the opening's
     return mask & (cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST) > 0)

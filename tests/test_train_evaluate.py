@@ -10,7 +10,7 @@ import torch
 
 from cervix_unet import CervixUNet
 from cervix_unet.cli import main
-from cervix_unet.workshop.train import TrainConfig, dice_input, source_sampler
+from cervix_unet.workshop.train import TrainConfig, dice_input, source_sampler, source_weights
 from tests.conftest import LABELS, WEIGHTS
 
 NO_CERVIX_MISSES = 8  # held-out non-colposcopy pictures the shipped model still calls a cervix (11 of 19 not)
@@ -317,6 +317,10 @@ def test_source_sampler_draws_each_source_equally_often():
     shares = {s: drawn.count(s) / len(drawn) for s in set(drawn)}
     assert abs(shares["iarc_atlas"] - 100 * 2 / 5 / 120) < 0.03, shares  # twice the others' draws
     assert abs(shares["annocerv"] - 100 / 5 / 120) < 0.03 and abs(shares["negative"] - 20 / 120) < 0.03
+    assert source_weights("iarc_atlas=2", {"annocerv", "iarc_atlas"}) == {"iarc_atlas": 2.0}
+    for bad in ("iarc_atlas", "iarc=2", "iarc_atlas=-1", "iarc_atlas=two"):
+        with pytest.raises(ValueError, match="--source-weights"):
+            source_weights(bad, {"annocerv", "iarc_atlas"})
 
 
 def test_negatives_are_split_by_picture_and_the_shipped_model_says_no_cervix():

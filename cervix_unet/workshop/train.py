@@ -172,6 +172,20 @@ def source_names(option: str) -> set[str]:
     return set(filter(None, option.split(",")))
 
 
+def source_weights(option: str, known: set[str]) -> dict[str, float]:
+    """The relative draws a ``--source-weights`` option names ("iarc_atlas=2,mobileodt=0.5")."""
+    weights = {}
+    for item in source_names(option):
+        name, _, value = item.partition("=")
+        try:
+            weights[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--source-weights: {item!r} is not source=number") from None
+        if name not in known or weights[name] <= 0:
+            raise ValueError(f"--source-weights: {item!r}: the sources are {', '.join(sorted(known))}, weights > 0")
+    return weights
+
+
 def held_out_keys(config: TrainConfig, labels: dict, fold: int) -> list[str]:
     """The photos cross-validation fold ``fold`` holds out. With ``fold_sources``, only those
     sources are folded, and the validation part of the other sources is held out in every fold."""
@@ -244,7 +258,7 @@ def train(config: TrainConfig) -> Path:
     )
     val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
     generator = torch.Generator().manual_seed(config.seed)
-    relative = {k: float(v) for k, v in (item.split("=") for item in source_names(config.source_weights))}
+    relative = source_weights(config.source_weights, {s for s in sources if s is not None})
     sampler = source_sampler(sources, draws, generator, relative) if config.balance_sources else None
     train_loader = DataLoader(
         train_set,
