@@ -123,19 +123,20 @@ def main() -> None:
     rows: dict[str, list[dict]] = defaultdict(list)
     for fold in sorted({k for k, _ in held}):
         segmenter = Segmenter.from_pretrained(Path(args.runs) / f"fold_{fold}" / "best", backend="torch", max_side=None)
+        four_way = four_way_maps(segmenter)
         for key in tqdm([i for k, i in held if k == fold][: args.limit or None], desc=f"fold {fold}", unit="image"):
             decoded = read_image(Path(args.data) / key)
             small = resize_rgb(decoded.pixels, segmenter.size)
             maps = {"two-way": segmenter.network_maps(small)}
             if args.four_way:
-                maps["four-way"] = four_way_maps(segmenter)(small)
+                maps["four-way"] = four_way(small)
             truth = label_mask(labels[key])
             for flip, threshold, zoom in variants:
                 four = flip == "four-way"
                 probability, flipped = maps["four-way" if four else "two-way"]
                 options = SegmentOptions(threshold=threshold, flip_average=bool(flip), zoom_margin=zoom)
                 if four:  # the second look sees four views as well
-                    segmenter.network_maps = four_way_maps(segmenter)
+                    segmenter.network_maps = four_way
                 result = segmenter.postprocess(decoded.pixels, probability, options, flipped=flipped, small=small)
                 segmenter.__dict__.pop("network_maps", None)
                 name = variant_name(flip, threshold, zoom)

@@ -236,6 +236,8 @@ def test_crossval_says_which_earlier_step_is_missing(tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"{tmp_path / 'stage1' / 'fold_3' / 'best'}: no model folder; train the earlier step's fold 3 first" in err
+    assert main(["train", "--out", str(tmp_path / "weighted"), "--source-weights", "iarc_atlas=2"]) == 2
+    assert "--source-weights weighs the sources' draws: use --balance-sources" in capsys.readouterr().err
 
 
 def test_train_sources_train_on_those_sources_and_keep_every_source_held_out():

@@ -215,6 +215,8 @@ def train(config: TrainConfig) -> Path:
     """Run the training; returns the folder of the best model."""
     if config.pseudo_labels and not config.balance_sources:
         raise ValueError("--pseudo-labels draws the teacher's masks as a source of their own: use --balance-sources")
+    if config.source_weights and not config.balance_sources:
+        raise ValueError("--source-weights weighs the sources' draws: use --balance-sources")
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
