@@ -369,6 +369,22 @@ def test_zoom_out_shrinks_photo_and_mask_together_and_colour_cast_keeps_the_mask
         assert cast.shape == image.shape and cast.dtype == torch.uint8 and not torch.equal(cast, image)
 
 
+def test_only_the_made_up_negatives_are_recoloured():
+    from cervix_unet.workshop.data import CervixDataset, recolour
+
+    grey = torch.arange(64, dtype=torch.uint8).repeat(3, 64, 1) * 4  # a grey ramp
+    torch.manual_seed(0)
+    for _ in range(20):
+        coloured = recolour(grey)
+        assert coloured.shape == grey.shape and coloured.dtype == torch.uint8
+    assert any((recolour(grey)[0] != recolour(grey)[2]).any() for _ in range(10))  # colour where there was none
+    images = np.stack([np.full((32, 32, 3), (200, 90, 100), np.uint8)] * 4)  # two photos, then two negatives
+    dataset = CervixDataset(images, np.zeros((4, 32, 32), bool), 32, True, negatives=range(2, 4), recolour=1.0)
+    dataset.transform = lambda image, mask: (image, mask)  # only the recolouring
+    assert all(torch.equal(dataset[i][0], dataset[0][0]) for i in (0, 1) for _ in range(5))
+    assert not all(torch.equal(dataset[i][0], dataset[0][0]) for i in (2, 3) for _ in range(5))
+
+
 def test_second_look_views_hold_the_labelled_cervix_larger(labels, shared_data):
     from cervix_unet.workshop.data import load_pairs, load_zoomed
 

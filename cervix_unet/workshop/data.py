@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,39 @@ def colour_cast(image: torch.Tensor) -> torch.Tensor:
     return (image.float() * gains).clamp_(0, 255).to(torch.uint8)
 
 
+# colour maps a recoloured negative's lightness may be drawn through: dark-to-light, pink, red,
+# skin-like and many-hued ones (matplotlib's names)
+COLOUR_MAPS = (
+    "viridis magma plasma cividis pink copper autumn spring summer winter cool hot bone Reds RdPu Oranges PuRd "
+    "twilight hsv terrain cubehelix"
+).split()
+
+
+@cache
+def colour_map_tables() -> torch.Tensor:
+    """COLOUR_MAPS as lookup tables, (maps, 256, 3) uint8, each also reversed."""
+    from matplotlib import colormaps
+
+    ramp = np.linspace(0, 1, 256)
+    tables = [colormaps[name](ramp)[:, :3] for name in COLOUR_MAPS]
+    tables += [table[::-1] for table in tables]
+    return torch.from_numpy((255 * np.stack(tables)).round().astype(np.uint8))
+
+
+def recolour(image: torch.Tensor) -> torch.Tensor:
+    """A non-colposcopy picture in other colours: in half the cases its lightness drawn through a
+    random colour map, otherwise its hues turned by a random angle and its saturation scaled by
+    0.5-2. The library pictures are few and mostly grey or skin-tinted; a colour portrait, a pink
+    flower or a blue product photo must come back "no cervix" too."""
+    if torch.rand(()) < 0.5:
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+        lightness = (image.float() * weights).sum(0).round().clamp_(0, 255).long()
+        table = colour_map_tables()[int(torch.randint(len(colour_map_tables()), ()))]
+        return table[lightness].permute(2, 0, 1).contiguous()
+    turned = v2.functional.adjust_hue(image, float(torch.rand(())) - 0.5)
+    return v2.functional.adjust_saturation(turned, 0.5 + 1.5 * float(torch.rand(())))
+
+
 class CervixDataset(Dataset):
     """(image float [0,1] 3xSxS, mask float 1xSxS) pairs from preloaded arrays.
 
@@ -117,6 +151,8 @@ class CervixDataset(Dataset):
     ``augment`` they are only resized to ``size``. ``zoom_out`` and ``colour_cast``: how often
     (0-1) those augmentations (above) are applied, before the others. ``zoomed`` (``load_zoomed``,
     the first images' second-look views, same order) replaces an image ``zoom_in`` (0-1) of the time.
+    The images whose indices are in ``negatives`` (the made-up non-colposcopy pictures) are
+    ``recolour``-ed (above) ``recolour`` (0-1) of the time.
     """
 
     def __init__(
@@ -129,6 +165,8 @@ class CervixDataset(Dataset):
         colour_cast: float = 0.0,
         zoomed: tuple[np.ndarray, np.ndarray] | None = None,
         zoom_in: float = 0.0,
+        negatives: range = range(0),
+        recolour: float = 0.0,
     ) -> None:
         self.images = torch.from_numpy(images).permute(0, 3, 1, 2)  # N,3,H,W uint8
         self.masks = torch.from_numpy(masks)[:, None].to(torch.uint8)
@@ -138,6 +176,8 @@ class CervixDataset(Dataset):
         if self.zoom_in:
             self.zoomed_images = torch.from_numpy(zoomed[0]).permute(0, 3, 1, 2)
             self.zoomed_masks = torch.from_numpy(zoomed[1])[:, None].to(torch.uint8)
+        self.negatives = negatives
+        self.recolour = recolour if augment else 0.0
 
     def __len__(self) -> int:
         return len(self.images)
@@ -150,5 +190,7 @@ class CervixDataset(Dataset):
             image, mask = zoom_out(image, mask)
         if self.colour_cast and torch.rand(()) < self.colour_cast:
             image = colour_cast(image)
+        if self.recolour and i in self.negatives and torch.rand(()) < self.recolour:
+            image = recolour(image)
         image, mask = self.transform(tv_tensors.Image(image), tv_tensors.Mask(mask))
         return image.float().div_(255.0), mask.float()

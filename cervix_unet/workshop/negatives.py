@@ -4,7 +4,8 @@ A non-colposcopy photo (a face, a landscape, a document) must come back "no cerv
 has only three empty labels, so training adds pictures that ship with the libraries the
 workshop already uses (scikit-image, scikit-learn, matplotlib) and rendered text pages, all
 with an empty mask. The pictures are split by source picture into a training part and a
-held-out test part, so that the "no cervix" test is on pictures no model trained on.
+held-out test part (colour photos of people, animals, things and places, documents), so that
+the "no cervix" test is on pictures no model trained on.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SKIMAGE_TRAIN = [
     "microaneurysms",
 ]
 SKIMAGE_TEST = ["astronaut", "page", "clock", "colorwheel", "checkerboard"]
+GRADIO_TEST = ["cheetah.jpg", "groot.jpeg", "lion.jpg", "tower.jpg"]  # Gradio's sample photos (gradio.media)
 FACES_TRAIN = 100  # of scikit-image's 200 small grey LFW faces, tinted to skin tones (the test part has
 # colour portraits: scikit-image's astronaut and matplotlib's Grace Hopper)
 DOCUMENTS = {"train": 20, "test": 10}  # rendered text pages, different seeds per part
@@ -100,6 +102,11 @@ def library_pictures(part: str) -> dict[str, np.ndarray]:
             pictures[f"matplotlib/{name}"] = _rgb(np.asarray(Image.open(sample_data / name).convert("RGB")))
         for name, image in zip(load_sample_images().filenames, load_sample_images().images):
             pictures[f"sklearn/{Path(name).name}"] = _rgb(image)
+        pictures["skimage/motorcycle"] = _rgb(skimage.data.stereo_motorcycle()[0])
+        from gradio.media import get_image
+
+        for name in GRADIO_TEST:
+            pictures[f"gradio/{name}"] = _rgb(np.asarray(Image.open(get_image(name)).convert("RGB")))
     seed = 0 if part == "train" else 1
     for i, page in enumerate(rendered_documents(DOCUMENTS[part], seed)):
         pictures[f"document/{part}{i}"] = page

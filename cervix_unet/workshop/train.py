@@ -66,6 +66,7 @@ class TrainConfig:
     train_sources: str = ""  # e.g. "annocerv,iarc_atlas": train on these sources only (the folds and the
     # validation stay over every source), the first stage of a two-stage recipe
     negatives: bool = False  # add the made-up non-colposcopy pictures (negatives.py, train part), empty masks
+    recolour_negatives: float = 0.0  # share of the negatives' draws recoloured (data.recolour: colour maps, hues)
     balance_sources: bool = False  # draw each source (AnnoCerv, IARC, phone) equally often per epoch
     source_weights: str = ""  # with balance_sources, sources drawn this many times as often ("iarc_atlas=2")
     average_from: int = -1  # >= 0: also save the mean of the weights of every epoch from this one on
@@ -243,7 +244,8 @@ def train(config: TrainConfig) -> Path:
         train_images = np.concatenate([train_images, np.stack(pictures)])
         train_masks = np.concatenate([train_masks, np.zeros((len(pictures), store, store), bool)])
         print(f"+ {len(pictures)} non-colposcopy pictures with empty masks")
-    unsourced = len(train_images) - len(train_keys)  # the negatives
+    negatives = range(len(train_keys), len(train_images))
+    unsourced = len(negatives)
     sources: list[str | None] = [source_of(key) for key in train_keys] + [None] * unsourced
     draws = len(train_images)  # an epoch's length: the labelled photos and negatives, with or without teacher masks
     if config.pseudo_labels:
@@ -256,7 +258,16 @@ def train(config: TrainConfig) -> Path:
         sources += ["pseudo"] * len(kept)
     zoomed = load_zoomed(train_keys, labels, config.data, store, ZOOM_MARGINS, config.seed) if config.zoom_in else None
     train_set = CervixDataset(
-        train_images, train_masks, config.size, True, config.zoom_out, config.colour_cast, zoomed, config.zoom_in
+        train_images,
+        train_masks,
+        config.size,
+        True,
+        config.zoom_out,
+        config.colour_cast,
+        zoomed,
+        config.zoom_in,
+        negatives,
+        config.recolour_negatives,
     )
     val_set = CervixDataset(*load_pairs(val_keys, labels, config.data, config.size), config.size, augment=False)
     generator = torch.Generator().manual_seed(config.seed)
