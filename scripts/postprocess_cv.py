@@ -6,13 +6,14 @@
 Each fold's model (``<runs>/fold_k/best``) meets the photos that fold held out (read from the
 crossval report's ``per_image.csv``) once; its two maps (photo and mirrored photo) are then
 post-processed with every variant: the mask from the photo's map or from the mean of both maps
-(test-time flip), at each threshold; then, flip-averaged at threshold 0.5, with a second look
-around the first outline at each zoom margin (``SegmentOptions.zoom_margin``; this runs the
+(test-time flip), at each threshold; then, flip-averaged at threshold 0.5 (or each of ``--zoom-thresholds``), with a second
+look around the first outline at each zoom margin (``SegmentOptions.zoom_margin``; this runs the
 network again on the zoomed region). Figures per source, per fold and for the reliability score
 go to ``summary.json`` and ``summary.md``, with each variant's paired difference from
 ``--baseline`` (``compare_crossval.paired``: 95% bootstrap interval over photos); every photo's
 figures under every variant to ``per_image.csv``. ``--four-way`` adds the upside-down views to each
-look's average; ``--shapes`` reshapes the baseline's masks (convex hull, opening). The script decides
+look's average; ``--shapes`` reshapes the baseline's masks (convex hull, opening);
+``--photo-aspect`` grows the second look's region to the photo's aspect ratio. The script decides
 nothing: the default chosen from these figures, and why, is in ``reports/experiments.md`` (rows 4, 6,
 15 and 16).
 """
@@ -34,8 +35,9 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from compare_crossval import paired  # noqa: E402  (scripts/ is on the path: this script's folder)
 
+import cervix_unet.pipeline  # noqa: E402
 from cervix_unet import Segmenter, SegmentOptions  # noqa: E402
-from cervix_unet.crop import box_iou, mask_box  # noqa: E402
+from cervix_unet.crop import box_iou, expand_box, mask_box  # noqa: E402
 from cervix_unet.image_io import read_image  # noqa: E402
 from cervix_unet.preprocess import resize_rgb  # noqa: E402
 from cervix_unet.workshop.evaluate import failure_prediction  # noqa: E402
@@ -79,6 +81,24 @@ def opened(mask: np.ndarray, fraction: float) -> np.ndarray:
     return mask & (cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST) > 0)
 
 
+def photo_aspect_box(box: tuple[int, int, int, int], margin: float, size: tuple[int, int]) -> tuple[int, ...]:
+    """``expand_box``, then its shorter side grown about its centre (kept inside the photo) to the
+    photo's aspect ratio, so that the second look's view is squashed to the working size as the
+    whole photo is in training (a 4:3 photo's content narrowed by 0.75), not by the cervix's shape."""
+    x0, y0, x1, y1 = expand_box(box, margin, size)
+    width, height = size
+    w, h = x1 - x0, y1 - y0
+    w, h = (
+        (min(width, round(h * width / height)), h)
+        if w * height < h * width
+        else (w, min(height, round(w * height / width)))
+    )
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    nx0 = int(min(max(0, round(cx - w / 2)), width - w))
+    ny0 = int(min(max(0, round(cy - h / 2)), height - h))
+    return nx0, ny0, nx0 + w, ny0 + h
+
+
 def four_way_maps(segmenter: Segmenter):
     """``network_maps`` over four views: the photo's map averaged with its upside-down copy's, and
     the mirrored photo's averaged with the mirrored upside-down copy's (training flips photos
@@ -100,12 +120,18 @@ def main() -> None:
     parser.add_argument("--labels", default="labels")
     parser.add_argument("--thresholds", type=float, nargs="*", default=[0.4, 0.5, 0.6])
     parser.add_argument("--zoom-margins", type=float, nargs="*", default=[0.1, 0.25, 0.5])
+    parser.add_argument(
+        "--zoom-thresholds", type=float, nargs="*", default=[0.5], help="thresholds tried with the second look"
+    )
     parser.add_argument("--baseline", default=variant_name(True, 0.5), help="the variant others are compared with")
     parser.add_argument(
         "--four-way", action="store_true", help="also average the upside-down views' maps (four views a look)"
     )
     parser.add_argument(
         "--shapes", action="store_true", help="also the baseline's mask filled to its convex hull, or opened"
+    )
+    parser.add_argument(
+        "--photo-aspect", action="store_true", help="also the second look's region grown to the photo's aspect ratio"
     )
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos per fold (smoke runs)")
     parser.add_argument("--out", default="reports/postprocess_cv")
@@ -115,9 +141,11 @@ def main() -> None:
     with open(Path(args.report) / "per_image.csv") as f:
         held = [(int(r["fold"]), r["image"]) for r in csv.DictReader(f)]
     variants = [(flip, t, None) for flip, t in itertools.product([False, True], args.thresholds)]
-    variants += [(True, 0.5, zoom) for zoom in args.zoom_margins]
+    variants += [(True, t, zoom) for zoom in args.zoom_margins for t in args.zoom_thresholds]
     if args.four_way:
         variants += [("four-way", 0.5, zoom) for zoom in args.zoom_margins or [None]]
+    if args.photo_aspect:
+        variants += [("photo-aspect", 0.5, zoom) for zoom in args.zoom_margins]
     if args.baseline not in {variant_name(*v) for v in variants}:
         parser.error(f"--baseline {args.baseline!r} is not among the variants run (see --thresholds)")
     rows: dict[str, list[dict]] = defaultdict(list)
@@ -137,8 +165,11 @@ def main() -> None:
                 options = SegmentOptions(threshold=threshold, flip_average=bool(flip), zoom_margin=zoom)
                 if four:  # the second look sees four views as well
                     segmenter.network_maps = four_way
+                if flip == "photo-aspect":
+                    cervix_unet.pipeline.expand_box = photo_aspect_box
                 result = segmenter.postprocess(decoded.pixels, probability, options, flipped=flipped, small=small)
                 segmenter.__dict__.pop("network_maps", None)
+                cervix_unet.pipeline.expand_box = expand_box
                 name = variant_name(flip, threshold, zoom)
                 masks = {name: result.mask}
                 if args.shapes and name == args.baseline:
