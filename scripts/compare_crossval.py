@@ -7,7 +7,10 @@ first) with a 95% bootstrap interval over photos (a photo scored in several fold
 its differences averaged; with ``--by-photo``, reports over different folds: each photo's mean
 over the folds that scored it), and how many photos gained or lost more than 0.01. The rule the
 project decides by: a recipe change is kept when the phone photos' interval lies above zero and
-neither familiar source loses more than 0.003 on average.
+neither familiar source loses more than 0.003 on average. The interval is over photos, for these
+two trained runs: the same recipe trained again with another seed moved phone photos by +0.0044
+(interval +0.0004 to +0.0091; ``reports/experiments.md`` row 22), so a training change should beat
+that spread (or be run with two seeds) before it is kept.
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ def main() -> None:
                 f"{r['difference']:+.4f} [{r['interval'][0]:+.4f}, {r['interval'][1]:+.4f}]  "
                 f"gained {r['gained']}, lost {r['lost']}"
             )
-    print(f"keep the change: {keep}")
+    print(f"keep the change: {keep} (a training change must also beat a reseeding's spread, about 0.005: row 22)")
     (args.second / "compared.json").write_text(json.dumps({"baseline": str(args.first), **result}, indent=1) + "\n")
 
 
