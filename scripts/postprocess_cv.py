@@ -6,16 +6,16 @@
 Each fold's model (``<runs>/fold_k/best``) meets the photos that fold held out (read from the
 crossval report's ``per_image.csv``) once; its two maps (photo and mirrored photo) are then
 post-processed with every variant: the mask from the photo's map or from the mean of both maps
-(test-time flip), at each threshold; then, flip-averaged at threshold 0.5 (or each of ``--zoom-thresholds``), with a second
-look around the first outline at each zoom margin (``SegmentOptions.zoom_margin``; this runs the
-network again on the zoomed region). Figures per source, per fold and for the reliability score
+(test-time flip), at each threshold; then, flip-averaged at threshold 0.5 (or each of
+``--zoom-thresholds``), with a second look around the first outline at each zoom margin
+(``SegmentOptions.zoom_margin``; this runs the network again on the zoomed region). Figures per source, per fold and for the reliability score
 go to ``summary.json`` and ``summary.md``, with each variant's paired difference from
 ``--baseline`` (``compare_crossval.paired``: 95% bootstrap interval over photos); every photo's
 figures under every variant to ``per_image.csv``. ``--four-way`` adds the upside-down views to each
 look's average; ``--shapes`` reshapes the baseline's masks (convex hull, opening);
 ``--photo-aspect`` grows the second look's region to the photo's aspect ratio. The script decides
 nothing: the default chosen from these figures, and why, is in ``reports/experiments.md`` (rows 4, 6,
-15 and 16).
+15, 16 and 20).
 """
 
 from __future__ import annotations

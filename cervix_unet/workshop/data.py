@@ -138,8 +138,8 @@ def recolour(image: torch.Tensor) -> torch.Tensor:
     if torch.rand(()) < 0.5:
         weights = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
         lightness = (image.float() * weights).sum(0).round().clamp_(0, 255).long()
-        table = colour_map_tables()[int(torch.randint(len(colour_map_tables()), ()))]
-        return table[lightness].permute(2, 0, 1).contiguous()
+        tables = colour_map_tables()
+        return tables[int(torch.randint(len(tables), ()))][lightness].permute(2, 0, 1).contiguous()
     turned = v2.functional.adjust_hue(image, float(torch.rand(())) - 0.5)
     return v2.functional.adjust_saturation(turned, 0.5 + 1.5 * float(torch.rand(())))
 

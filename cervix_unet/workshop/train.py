@@ -245,8 +245,7 @@ def train(config: TrainConfig) -> Path:
         train_masks = np.concatenate([train_masks, np.zeros((len(pictures), store, store), bool)])
         print(f"+ {len(pictures)} non-colposcopy pictures with empty masks")
     negatives = range(len(train_keys), len(train_images))
-    unsourced = len(negatives)
-    sources: list[str | None] = [source_of(key) for key in train_keys] + [None] * unsourced
+    sources: list[str | None] = [source_of(key) for key in train_keys] + [None] * len(negatives)
     draws = len(train_images)  # an epoch's length: the labelled photos and negatives, with or without teacher masks
     if config.pseudo_labels:
         teacher = config.for_fold(config.pseudo_labels)
